@@ -1,0 +1,145 @@
+# -*- coding: utf-8 -*-
+# Copyright: ragops.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Connection options and helpers shared by the ragops.stack Milvus modules."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import re
+import traceback
+
+from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.six.moves.urllib.parse import quote, urlsplit
+from ansible.module_utils.urls import open_url
+
+PYMILVUS_IMPORT_ERROR = None
+try:
+    from pymilvus import MilvusClient
+except ImportError:
+    MilvusClient = None
+    PYMILVUS_IMPORT_ERROR = traceback.format_exc()
+
+# rootCoord.maxPartitionNum when the server cannot tell: 4096 up to 2.3, 1024 from 2.4.
+DEFAULT_PARTITION_LIMITS = ((2, 4), 1024), ((0, 0), 4096)
+MAX_PARTITION_EXPR = "param.RootCoordCfg.MaxPartitionNum.GetValue()"
+
+
+def milvus_argument_spec():
+    """Connection options of every Milvus module (doc fragment ragops.stack.milvus)."""
+    return dict(
+        uri=dict(type="str", default="http://localhost:19530", fallback=(env_fallback, ["MILVUS_URI"])),
+        token=dict(type="str", no_log=True, fallback=(env_fallback, ["MILVUS_TOKEN"])),
+        db_name=dict(type="str", default="default"),
+        timeout=dict(type="float", default=10.0),
+    )
+
+
+def partition_limit_argument_spec():
+    """Options used to read rootCoord.maxPartitionNum (doc fragment ragops.stack.milvus.partition_limit)."""
+    return dict(
+        max_partitions=dict(type="int"),
+        management_url=dict(type="str"),
+        etcd_root_path=dict(type="str", default="by-dev"),
+    )
+
+
+def ensure_pymilvus(module):
+    if MilvusClient is None:
+        module.fail_json(msg=missing_required_lib("pymilvus"), exception=PYMILVUS_IMPORT_ERROR)
+
+
+def connect(module):
+    """Return a MilvusClient, or fail naming the URI (never the token)."""
+    ensure_pymilvus(module)
+    params = module.params
+    kwargs = dict(uri=params["uri"], db_name=params["db_name"], timeout=params["timeout"])
+    if params.get("token"):
+        kwargs["token"] = params["token"]
+    try:
+        client = MilvusClient(**kwargs)
+        version = client.get_server_version()
+    except Exception as exc:  # pymilvus raises several unrelated types here
+        module.fail_json(
+            msg="cannot reach Milvus at %s (database %s): %s"
+            % (params["uri"], params["db_name"], _redact(to_native(exc), params.get("token")))
+        )
+    return client, version
+
+
+def call(module, what, func, *args, **kwargs):
+    """Run one client call; on error fail saying what was being done.
+
+    ``_result`` (keyword) is returned with the failure, so that a batch that
+    stops half-way reports what it had already done.
+    """
+    partial = kwargs.pop("_result", None) or {}
+    try:
+        return func(*args, **kwargs)
+    except Exception as exc:
+        module.fail_json(
+            msg="Milvus at %s: %s failed: %s"
+            % (module.params["uri"], what, _redact(to_native(exc), module.params.get("token"))),
+            **partial
+        )
+
+
+def _redact(text, secret):
+    if secret:
+        text = text.replace(secret, "********")
+    return text
+
+
+def parse_version(version):
+    """'v2.3.5-lite' -> (2, 3, 5); unknown parts become 0."""
+    numbers = [int(part) for part in re.findall(r"\d+", version or "")[:3]]
+    return tuple(numbers + [0] * (3 - len(numbers)))
+
+
+def default_partition_limit(version):
+    parsed = parse_version(version)[:2]
+    for since, limit in DEFAULT_PARTITION_LIMITS:
+        if parsed >= since:
+            return limit
+    return DEFAULT_PARTITION_LIMITS[-1][1]
+
+
+def management_url(module):
+    """The Milvus HTTP management address: the option, else the gRPC host on port 9091."""
+    if module.params.get("management_url"):
+        return module.params["management_url"].rstrip("/")
+    parts = urlsplit(module.params["uri"] if "://" in module.params["uri"] else "http://" + module.params["uri"])
+    host = parts.hostname or "localhost"
+    if ":" in host:
+        host = "[%s]" % host
+    return "%s://%s:9091" % ("https" if parts.scheme == "https" else "http", host)
+
+
+def partition_limit(module, version):
+    """Return (limit, source): rootCoord.maxPartitionNum as the server applies it.
+
+    Order: the max_partitions option; the value the running server reports
+    through its management endpoint; the documented default of its version.
+    """
+    if module.params.get("max_partitions"):
+        return module.params["max_partitions"], "option"
+    url = "%s/expr?code=%s&auth=%s" % (
+        management_url(module),
+        quote(MAX_PARTITION_EXPR, safe=""),
+        quote(module.params["etcd_root_path"], safe=""),
+    )
+    try:
+        response = open_url(url, timeout=module.params["timeout"], validate_certs=False)
+        value = int(json.loads(response.read())["output"])
+        if value > 0:
+            return value, "server"
+    except Exception as exc:
+        module.warn(
+            "could not read rootCoord.maxPartitionNum from %s (%s); assuming %d, the default of Milvus %s."
+            " Set max_partitions to the configured value to silence this."
+            % (management_url(module), to_native(exc), default_partition_limit(version), version)
+        )
+    return default_partition_limit(version), "version default"

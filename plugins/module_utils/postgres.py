@@ -1,0 +1,202 @@
+# -*- coding: utf-8 -*-
+# Copyright: ragops.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the ragops.stack PostgreSQL modules share on top of community.postgresql.
+
+Connection options, connecting and the psycopg checks come from
+community.postgresql's module_utils; this file adds the partitioned-table
+options and the catalog queries about a LIST-partitioned parent.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.community.postgresql.plugins.module_utils.postgres import (
+    connect_to_db,
+    ensure_required_libs,
+    get_conn_params,
+    postgres_common_argument_spec,
+)
+
+from ansible_collections.ragops.stack.plugins.module_utils.tenant import (
+    TenantError,
+    check_postgres_name,
+    postgres_partition_name,
+    validate_tenants,
+)
+
+STRATEGIES = {"l": "LIST", "r": "RANGE", "h": "HASH"}
+
+PARENT_QUERY = """
+SELECT c.oid::bigint AS oid, c.relkind::text AS relkind, pt.partstrat::text AS strategy,
+       pt.partnatts AS key_columns, a.attname::text AS key_column,
+       format_type(a.atttypid, a.atttypmod) AS key_type,
+       d.relname::text AS default_partition
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0]
+LEFT JOIN pg_class d ON d.oid = pt.partdefid
+WHERE n.nspname = %(schema)s AND c.relname = %(table)s
+"""
+
+COLUMN_QUERY = """
+SELECT format_type(a.atttypid, a.atttypmod) AS type
+FROM pg_attribute a
+WHERE a.attrelid = %(oid)s AND a.attname = %(column)s AND a.attnum > 0 AND NOT a.attisdropped
+"""
+
+# Every table of the schema named like a tenant partition of this parent,
+# whether attached to it, to another parent or to none.
+RELATIONS_QUERY = """
+SELECT c.relname::text AS name, c.relkind::text AS relkind, i.inhparent::bigint AS parent,
+       pg_get_expr(c.relpartbound, c.oid) AS bound, COALESCE(i.inhdetachpending, false) AS detach_pending,
+       EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.conname = %(bound_check)s)
+         AS has_bound_check
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+WHERE n.nspname = %(schema)s AND c.relname = ANY(%(names)s)
+"""
+
+PARTITIONS_QUERY = """
+SELECT c.relname::text AS name, pg_get_expr(c.relpartbound, c.oid) AS bound,
+       i.inhdetachpending AS detach_pending
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = %(oid)s
+ORDER BY c.relname
+"""
+BOUND_VALUE = re.compile(r"'((?:[^']|'')*)'")
+
+# The constraint that proves a table holds one tenant only, so that ATTACH
+# PARTITION does not scan it; it is dropped once the table is attached.
+BOUND_CHECK = "ragops_tenant_bound"
+
+
+def partitioned_table_argument_spec():
+    """Connection options of community.postgresql plus the partitioned table."""
+    spec = postgres_common_argument_spec()
+    spec.update(
+        db=dict(type="str", default="", aliases=["login_db"]),
+        schema=dict(type="str", default="public"),
+        table=dict(type="str", default="documents"),
+        column=dict(type="str", default="bot_id"),
+    )
+    return spec
+
+
+def endpoint(module):
+    """Where the module connects, for messages: host:port/db (never the password)."""
+    params = module.params
+    host = params.get("login_host") or params.get("login_unix_socket") or "local socket"
+    return "%s:%s/%s" % (host, params.get("login_port"), params.get("db") or "(default database)")
+
+
+def connect(module):
+    """Connect in autocommit mode (the modules open their own short transactions)."""
+    ensure_required_libs(module)
+    conn_params = get_conn_params(module, module.params, warn_db_default=False)
+    db_connection, error = connect_to_db(module, conn_params, autocommit=True, fail_on_conn=False)
+    if db_connection is None:
+        module.fail_json(msg="cannot connect to PostgreSQL at %s: %s" % (endpoint(module), error))
+    return db_connection
+
+
+def partition_names(module):
+    """Validate the batch and the derived names; return {tenant uuid: partition name}."""
+    params = module.params
+    try:
+        check_postgres_name(params["schema"], "schema")
+        check_postgres_name(params["column"], "column")
+        tenants = validate_tenants(params.get("tenants") or [])
+        problems = []
+        mapping = {}
+        for tenant in tenants:
+            try:
+                mapping[tenant] = postgres_partition_name(tenant, params["table"])
+            except TenantError as exc:
+                problems.append("tenant %s: %s" % (tenant, exc))
+        if problems:
+            raise TenantError("; ".join(problems))
+    except TenantError as exc:
+        module.fail_json(msg="invalid input, nothing was changed: %s" % exc)
+    return mapping
+
+
+def fetch_all(cursor, query, args=None):
+    cursor.execute(query, args)
+    return [dict(row) for row in cursor.fetchall()]
+
+
+def inspect_parent(module, cursor, required=True):
+    """Describe the parent table; with ``required``, fail unless it is LIST-partitioned on the column.
+
+    Returns None when the table is missing and not ``required``.
+    """
+    params = module.params
+    qualified = "%s.%s" % (params["schema"], params["table"])
+    where = "in database %s" % endpoint(module)
+    rows = fetch_all(cursor, PARENT_QUERY, dict(schema=params["schema"], table=params["table"]))
+    if not rows:
+        if required:
+            module.fail_json(msg="table %s does not exist %s; create it PARTITION BY LIST (%s) first"
+                             % (qualified, where, params["column"]))
+        return None
+    parent = rows[0]
+    problem = None
+    if parent["relkind"] != "p":
+        problem = "is not partitioned (rule: PARTITION BY LIST (%s))" % params["column"]
+    elif parent["strategy"] != "l":
+        problem = "is partitioned BY %s (rule: PARTITION BY LIST (%s))" % (
+            STRATEGIES.get(parent["strategy"], parent["strategy"]), params["column"])
+    elif parent["key_columns"] != 1 or parent["key_column"] != params["column"]:
+        problem = "is partitioned on %s (rule: PARTITION BY LIST (%s))" % (
+            parent["key_column"] if parent["key_columns"] == 1 else "an expression or several columns",
+            params["column"])
+    if problem:
+        if required:
+            module.fail_json(msg="table %s %s %s" % (qualified, where, problem))
+        parent["problem"] = problem
+        return parent
+    column = fetch_all(cursor, COLUMN_QUERY, dict(oid=parent["oid"], column=params["column"]))
+    parent["key_type"] = column[0]["type"] if column else parent["key_type"]
+    parent["problem"] = None
+    return parent
+
+
+def inspect_relations(cursor, schema, names):
+    """{name: relation facts} for the given candidate partition names."""
+    rows = fetch_all(cursor, RELATIONS_QUERY, dict(schema=schema, names=list(names), bound_check=BOUND_CHECK))
+    return dict((row["name"], row) for row in rows)
+
+
+def parent_partitions(cursor, parent_oid):
+    """Every partition of the parent: [{name, bound, values, detach_pending}]."""
+    rows = fetch_all(cursor, PARTITIONS_QUERY, dict(oid=parent_oid))
+    for row in rows:
+        bound = row["bound"] or ""
+        row["values"] = [] if bound == "DEFAULT" else [v.replace("''", "'") for v in BOUND_VALUE.findall(bound)]
+    return rows
+
+
+def server_version(conn):
+    """'15.18' from the connection."""
+    number = conn.info.server_version
+    return "%d.%d" % (number // 10000, number % 10000)
+
+
+def bound_clause(tenant):
+    """The partition bound of a tenant, as PostgreSQL prints it back."""
+    return "FOR VALUES IN ('%s')" % tenant
+
+
+def describe_error(exc):
+    """One-line text of a database error, SQLSTATE included when there is one."""
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    text = to_native(exc).strip().splitlines()[0] if to_native(exc).strip() else exc.__class__.__name__
+    return "%s [SQLSTATE %s]" % (text, code) if code else text

@@ -1,0 +1,220 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ragops.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: milvus_info
+short_description: Report a Milvus server, its tenant collection and per-tenant entity counts
+version_added: 0.1.0
+description:
+  - Read-only facts about the server (version, partition limit), the collections of the database, and for one
+    collection its tenancy, load state and partitions.
+  - Per tenant, the partition it maps to (C(bot_<32 hex>)), whether it exists and how many entities it holds.
+  - Used by migrations, backups and status reports to compare the data before and after a move.
+extends_documentation_fragment:
+  - ragops.stack.milvus
+  - ragops.stack.milvus.partition_limit
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  collection:
+    description: The tenant collection to describe. Without it only server facts are returned.
+    type: str
+  tenants:
+    description:
+      - Bot UUIDs to report on, including those without a partition yet.
+      - When omitted, every partition that follows the tenant rule is reported
+        (in C(partition_key) tenancy, no tenant is reported unless listed).
+    type: list
+    elements: str
+  count_entities:
+    description:
+      - Count the entities of each reported tenant.
+      - On a loaded collection the count is exact (a C(count(*)) query with Strong consistency); on a released
+        one it comes from the partition statistics, which only know flushed segments. RV(count_method) says which.
+    type: bool
+    default: true
+seealso:
+  - module: ragops.stack.milvus_collection
+  - module: ragops.stack.milvus_partition
+  - module: ragops.stack.postgres_partition_info
+author:
+  - ragops.stack maintainers (@ragops)
+"""
+
+EXAMPLES = r"""
+- name: Server facts and the partition limit
+  ragops.stack.milvus_info:
+    uri: "http://{{ ragops_milvus_host }}:19530"
+  register: milvus
+
+- name: Entities per tenant of the tenant collection
+  ragops.stack.milvus_info:
+    collection: chatty
+  register: milvus_tenants
+
+- name: Fail when the collection is close to the partition limit
+  ansible.builtin.assert:
+    that: milvus_tenants.collection.partition_count < milvus_tenants.partition_limit * 0.9
+    fail_msg: >-
+      chatty has {{ milvus_tenants.collection.partition_count }}
+      of {{ milvus_tenants.partition_limit }} partitions
+"""
+
+RETURN = r"""
+server_version:
+  description: Version reported by the server.
+  returned: always
+  type: str
+  sample: v2.3.5
+partition_limit:
+  description: The server's C(rootCoord.maxPartitionNum) (C(_default) counts against it).
+  returned: always
+  type: int
+  sample: 4096
+partition_limit_source:
+  description: Where the limit came from, V(option), V(server) or V(version default).
+  returned: always
+  type: str
+  sample: server
+collections:
+  description: Collections of the database.
+  returned: always
+  type: list
+  elements: str
+  sample: [chatty]
+collection:
+  description: The requested collection; C(exists=false) and nothing else when it is missing.
+  returned: when O(collection) is given
+  type: dict
+  sample:
+    name: chatty
+    exists: true
+    tenancy: partition
+    partition_key: null
+    loaded: true
+    partitions: [_default, bot_550e8400e29b41d4a716446655440000]
+    partition_count: 2
+count_method:
+  description: How entities were counted, V(exact), V(statistics) or V(none).
+  returned: when O(collection) is given
+  type: str
+  sample: exact
+tenants:
+  description: Per tenant (canonical UUID), its partition and entity count.
+  returned: when O(collection) is given
+  type: dict
+  sample:
+    550e8400-e29b-41d4-a716-446655440000:
+      partition: bot_550e8400e29b41d4a716446655440000
+      exists: true
+      entities: 10000
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ragops.stack.plugins.module_utils.milvus import (
+    call,
+    connect,
+    milvus_argument_spec,
+    partition_limit,
+    partition_limit_argument_spec,
+)
+from ansible_collections.ragops.stack.plugins.module_utils.tenant import (
+    MILVUS_PARTITION_PREFIX,
+    TenantError,
+    milvus_partition_name,
+    tenant_from_partition,
+    validate_tenants,
+)
+
+
+def count_entities(module, client, collection, method, partition=None, tenant_filter=""):
+    if method == "exact":
+        kwargs = dict(filter=tenant_filter, output_fields=["count(*)"], consistency_level="Strong")
+        if partition:
+            kwargs["partition_names"] = [partition]
+        what = "count(%s, %s)" % (collection, partition or tenant_filter)
+        rows = call(module, what, client.query, collection, **kwargs)
+        return int(rows[0]["count(*)"]) if rows else 0
+    if partition:
+        stats = call(module, "get_partition_stats(%s, %s)" % (collection, partition),
+                     client.get_partition_stats, collection, partition)
+        return int(stats.get("row_count", 0))
+    return None
+
+
+def main():
+    argument_spec = milvus_argument_spec()
+    argument_spec.update(partition_limit_argument_spec())
+    argument_spec.update(
+        collection=dict(type="str"),
+        tenants=dict(type="list", elements="str"),
+        count_entities=dict(type="bool", default=True),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    try:
+        requested = validate_tenants(params["tenants"]) if params["tenants"] is not None else None
+    except TenantError as exc:
+        module.fail_json(msg="invalid input: %s" % exc)
+
+    client, version = connect(module)
+    limit, source = partition_limit(module, version)
+    result = dict(changed=False, server_version=version, partition_limit=limit, partition_limit_source=source,
+                  collections=sorted(call(module, "list_collections", client.list_collections)))
+    name = params["collection"]
+    if not name:
+        module.exit_json(**result)
+    if name not in result["collections"]:
+        result.update(collection=dict(name=name, exists=False), tenants={}, count_method="none")
+        module.exit_json(**result)
+
+    description = call(module, "describe_collection(%s)" % name, client.describe_collection, name)
+    key = next((f["name"] for f in description.get("fields", []) if f.get("is_partition_key")), None)
+    partitions = call(module, "list_partitions(%s)" % name, client.list_partitions, name)
+    loaded = str(call(module, "get_load_state(%s)" % name, client.get_load_state, name).get("state")).endswith("Loaded")
+    result["collection"] = dict(name=name, exists=True, tenancy="partition_key" if key else "partition",
+                                partition_key=key, loaded=loaded, partitions=partitions,
+                                partition_count=len(partitions))
+    method = "none"
+    if params["count_entities"]:
+        method = "exact" if loaded else ("statistics" if not key else "none")
+    result["count_method"] = method
+
+    if requested is None:
+        derived = [tenant_from_partition(p, MILVUS_PARTITION_PREFIX) for p in partitions]
+        requested = [] if key else [t for t in derived if t]
+    existing = set(partitions)
+    tenants = {}
+    for tenant in requested:
+        if key:
+            facts = dict(partition=None, exists=None)
+            if method == "exact":
+                tenant_filter = '%s == "%s"' % (key, tenant)
+                facts["entities"] = count_entities(module, client, name, method, tenant_filter=tenant_filter)
+                facts["exists"] = facts["entities"] > 0
+        else:
+            partition = milvus_partition_name(tenant)
+            facts = dict(partition=partition, exists=partition in existing)
+            if facts["exists"] and method != "none":
+                facts["entities"] = count_entities(module, client, name, method, partition=partition)
+        tenants[tenant] = facts
+    result["tenants"] = tenants
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
