@@ -74,7 +74,7 @@ def render_config() -> Path:
     text = PLACEHOLDER.sub(fill, text)
     # Bind every component to loopback rather than the first routable address.
     text = re.sub(r"(?m)^(\s+)ip:\s*(#.*)?$", rf"\g<1>ip: {HOST}", text)
-    text = re.sub(r"(?m)^(\s+gracefulStopTimeout:)\s*\d+", r"\g<1> 10", text)
+    text = re.sub(r"(?m)^(\s+gracefulStopTimeout:)\s*\d+", r"\g<1> 3", text)
     (confdir / "milvus.yaml").write_text(text)
     (confdir / "glog.conf").write_text((WHEEL_DATA / "glog.conf").read_text())
     for sub in ("logs", "run", "data"):
