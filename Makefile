@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup services services-stop lint sanity unit integration test bench clean
+.PHONY: setup services services-stop lint sanity unit api integration test bench clean
 
 setup:
 	./scripts/setup-venv.sh
@@ -31,11 +31,17 @@ sanity: setup
 unit: setup
 	$(PY) -m pytest tests/unit
 
+api: services
+	$(PY) -m pytest tests/api
+
 integration: services
 	$(PY) -m pytest tests/integration
 
+# Separate runs: the integration suite restarts the servers, which the API
+# suite's session-wide clients must not see.
 test: setup services lint sanity
-	$(PY) -m pytest tests/unit tests/integration
+	$(PY) -m pytest tests/unit tests/api
+	$(PY) -m pytest tests/integration
 
 bench: services
 	$(PY) tests/bench/bench_tenants.py

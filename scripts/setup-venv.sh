@@ -20,4 +20,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt
   echo "$want" >"$stamp"
 fi
-echo "virtualenv ready: $VENV ($("$VENV/bin/ansible" --version | head -1))"
+echo "virtualenv ready: $VENV ($("$VENV/bin/ansible" --version | sed -n 1p))"

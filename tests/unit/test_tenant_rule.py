@@ -36,7 +36,7 @@ def test_names_fit_both_servers():
 def test_postgres_name_longer_than_63_bytes_is_refused():
     table = "t" * 30
     assert len(rule.postgres_partition_name(BOT, table)) == 63
-    with pytest.raises(rule.TenantError, match="64 bytes long .*at most 63"):
+    with pytest.raises(rule.TenantError, match=r"64 bytes long .*at most 63"):
         rule.postgres_partition_name(BOT, table + "x")
 
 
