@@ -27,7 +27,7 @@ MILVUS_HEALTH = os.environ.get("RAGOPS_TEST_MILVUS_HEALTH", "http://127.0.0.1:90
 
 
 def new_tenants(count: int) -> list[str]:
-    return [str(uuid.uuid4()) for _ in range(count)]
+    return [str(uuid.uuid4()) for _tenant in range(count)]
 
 
 def pg_dsn() -> str:

@@ -136,7 +136,7 @@ def main() -> int:
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--loop-sample", type=int, default=100)
     args = parser.parse_args()
-    tenants = [str(uuid.uuid4()) for _ in range(args.tenants)]
+    tenants = [str(uuid.uuid4()) for _tenant in range(args.tenants)]
     milvus = MilvusClient(uri=MILVUS_URI, timeout=120)
     conn = psycopg.connect(pg_dsn(), autocommit=True)
     common = {"milvus_uri": MILVUS_URI, "pg": PG}
@@ -159,7 +159,7 @@ def main() -> int:
         loop = loop_sample * args.tenants / len(sample)
 
         # Re-runs last, once the servers have settled (Milvus loads new partitions in the background).
-        reruns = sorted(playbook(PLAY, variables) for _ in range(3))
+        reruns = sorted(playbook(PLAY, variables) for _run in range(3))
         rerun = reruns[1]
 
         rows = [

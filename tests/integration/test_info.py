@@ -19,7 +19,7 @@ def tenants_with_data(milvus, collection, pg, pg_schema):
     run_module("postgres_partition", schema=pg_schema, tenants=bots, **PG)
     rng = random.Random(7)
     for bot, count in ((bots[0], 25), (bots[1], 3)):
-        milvus.insert(collection, [{"id": f"d{i}", "bot_id": bot, "embedding": [rng.random() for _ in range(4)]}
+        milvus.insert(collection, [{"id": f"d{i}", "bot_id": bot, "embedding": [rng.random() for _dim in range(4)]}
                                    for i in range(count)], partition_name="bot_" + bot.replace("-", ""))
         with pg.cursor() as cur:
             cur.executemany(f"INSERT INTO {pg_schema}.documents (bot_id, id, text) VALUES (%s, %s, %s)",

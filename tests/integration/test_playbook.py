@@ -63,7 +63,7 @@ def test_check_diff_on_new_tenants_shows_them_and_changes_nothing(tmp_path, extr
 
 def test_secrets_never_reach_the_output(tmp_path, extra_vars):
     extra_vars["milvus_token"] = "milvus-Token-9f8e7d"
-    _, output = playbook(tmp_path, extra_vars, "-vvv")
+    output = playbook(tmp_path, extra_vars, "-vvv")[1]
     assert "milvus-Token-9f8e7d" not in output
     assert PG["login_password"] not in output
     assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in output

@@ -162,8 +162,8 @@ def test_a_tenant_held_by_another_partition_is_a_conflict(pg, pg_schema):
 
 def test_unreachable_server_names_the_host_not_the_password(pg_schema):
     secret = "do-not-print-this-Pa55"
-    result = run_module("postgres_partition", schema=pg_schema, tenants=new_tenants(1),
-                        **dict(PG, login_port=1, login_password=secret))
+    unreachable = {**PG, "login_port": 1, "login_password": secret}
+    result = run_module("postgres_partition", schema=pg_schema, tenants=new_tenants(1), **unreachable)
     assert result.get("failed")
     assert "cannot connect to PostgreSQL at 127.0.0.1:1/ragops_test" in result["msg"]
     assert secret not in str(result)
