@@ -1,5 +1,7 @@
-# ragops.stack: one entry point for setting up, testing and benchmarking.
-#   make test    set up everything (venv, PostgreSQL 15, Milvus) and run every gate
+# ragops.stack: one entry point for the lab, the tests and the benchmarks.
+#   make up      phase 1 in a local lab container (Docker engine, image, site.yml, demo data)
+#   make down    remove the lab
+#   make test    set up everything (venv, PostgreSQL 15, Milvus, tools) and run every gate
 #   make bench   tenant provisioning benchmark (1,000 tenants)
 SHELL := /bin/bash
 VENV ?= .venv
@@ -7,7 +9,13 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup services services-stop lint sanity unit api integration test bench clean
+.PHONY: up down setup test-tools services services-stop lint sanity unit api roles integration test bench clean
+
+up:
+	./scripts/lab.sh up
+
+down:
+	./scripts/lab.sh down
 
 setup:
 	./scripts/setup-venv.sh
@@ -19,6 +27,12 @@ services: setup
 services-stop:
 	-$(PY) tests/services/milvus_server.py stop
 	-./tests/services/postgres.sh stop
+
+# Binaries the role tests run for real: nginx, promtool, amtool.
+test-tools:
+	@command -v nginx >/dev/null && command -v promtool >/dev/null && command -v amtool >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	       nginx prometheus prometheus-alertmanager >/dev/null; }
 
 lint: setup
 	ruff check .
@@ -34,13 +48,16 @@ unit: setup
 api: services
 	$(PY) -m pytest tests/api
 
+roles: setup test-tools
+	$(PY) -m pytest tests/roles
+
 integration: services
 	$(PY) -m pytest tests/integration
 
 # Separate runs: the integration suite restarts the servers, which the API
 # suite's session-wide clients must not see.
-test: setup services lint sanity
-	$(PY) -m pytest tests/unit tests/api
+test: setup test-tools services lint sanity
+	$(PY) -m pytest tests/unit tests/roles tests/api
 	$(PY) -m pytest tests/integration
 
 bench: services

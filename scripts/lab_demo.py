@@ -1,0 +1,66 @@
+"""Load a small demo data set into the lab through Nginx and run one search.
+
+Reads RAGOPS_API_URL and RAGOPS_API_KEY (scripts/lab.sh writes them to
+.lab/env). Each lab bot gets DOCS documents with deterministic embeddings;
+the search uses one document's own vector, so it must come back first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import ssl
+import sys
+import time
+import urllib.request
+
+DOCS = 20
+
+
+def call(method: str, path: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(  # noqa: S310 - an https URL of the lab
+        os.environ["RAGOPS_API_URL"].rstrip("/") + path, method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"X-API-Key": os.environ["RAGOPS_API_KEY"], "Content-Type": "application/json"},
+    )
+    context = ssl.create_default_context(cafile=os.environ.get("RAGOPS_CA_FILE")) \
+        if os.environ.get("RAGOPS_CA_FILE") else ssl._create_unverified_context()  # noqa: S323 - the lab's self-signed certificate
+    with urllib.request.urlopen(request, timeout=30, context=context) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def vector(rng: random.Random, dim: int) -> list[float]:
+    return [rng.uniform(-1, 1) for _dim in range(dim)]
+
+
+def main() -> int:
+    bots = json.loads(os.environ["RAGOPS_LAB_BOTS"])
+    dim = int(os.environ["RAGOPS_LAB_DIM"])
+    probe = None
+    for bot in bots:
+        rng = random.Random(bot["id"])  # noqa: S311 - reproducible demo vectors, not secrets
+        documents = [{"id": f"{bot['name']}-{i:03d}", "text": f"{bot['name']} handbook, section {i}",
+                      "metadata": {"section": i, "bot": bot["name"]}, "embedding": vector(rng, dim)}
+                     for i in range(DOCS)]
+        call("PUT", f"/v1/bots/{bot['id']}/documents", {"documents": documents})
+        probe = probe or (bot, documents[7])
+    bot, document = probe
+    # Searches are Bounded-consistent: fresh writes become visible within a few seconds.
+    deadline = time.monotonic() + 30
+    while True:
+        results = call("POST", f"/v1/bots/{bot['id']}/search",
+                       {"embedding": document["embedding"], "top_k": 3})["results"]
+        if (results and results[0]["id"] == document["id"]) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    print(f"demo: {DOCS} documents for each of {len(bots)} bots; search in {bot['name']} returned "
+          + ", ".join(f"{r['id']} ({r['score']:.3f})" for r in results))
+    if not results or results[0]["id"] != document["id"]:
+        print(f"demo search did not return {document['id']} first", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
