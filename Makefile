@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: up down setup test-tools services services-stop lint sanity unit api roles integration test bench clean
+.PHONY: molecule up down setup test-tools services services-stop lint sanity unit api roles integration test bench clean
 
 up:
 	./scripts/lab.sh up
@@ -59,6 +59,12 @@ integration: services
 test: setup test-tools services lint sanity
 	$(PY) -m pytest tests/unit tests/roles tests/api
 	$(PY) -m pytest tests/integration
+
+# Phase 1 converged, idempotence-checked and verified in a systemd container.
+molecule: setup
+	./scripts/lab.sh image
+	./scripts/lab.sh wheel
+	molecule test
 
 bench: services
 	$(PY) tests/bench/bench_tenants.py

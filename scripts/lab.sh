@@ -4,6 +4,7 @@
 #   scripts/lab.sh engine    make sure a Docker engine runs (install/start it)
 #   scripts/lab.sh image     build ragops/systemd:bookworm if missing
 #   scripts/lab.sh host      start the lab host container (ragops-lab)
+#   scripts/lab.sh wheel     download the milvus wheel the lab's Milvus comes from
 #   scripts/lab.sh up        all of the above, then deploy phase 1 into it, load
 #                            demo data, search once and print where things answer
 #   scripts/lab.sh down      remove the lab host container
@@ -104,22 +105,7 @@ up() {
   log "deploying phase 1 (playbooks/site.yml) into $LAB_HOST"
   ansible-playbook -i inventories/lab playbooks/site.yml
   ansible-playbook -i inventories/lab playbooks/tenants.yml
-  mkdir -p "$root/.lab"
-  local key bots dim
-  key=$(ansible -i inventories/lab "$LAB_HOST" -m ansible.builtin.debug -a 'msg={{ ragops_api_keys[0] }}' -o \
-    | sed -n 's/.*"msg": "\(.*\)".*/\1/p')
-  bots=$(ansible -i inventories/lab "$LAB_HOST" -m ansible.builtin.debug -a 'msg={{ ragops_tenants | to_json }}' -o \
-    | sed -n 's/.*"msg": \(.*\)}$/\1/p')
-  dim=$(ansible -i inventories/lab "$LAB_HOST" -m ansible.builtin.debug -a 'msg={{ ragops_dim }}' -o \
-    | sed -n 's/.*"msg": \([0-9]*\).*/\1/p')
-  umask 077
-  cat >"$root/.lab/env" <<ENV
-RAGOPS_API_URL=https://127.0.0.1:8443
-RAGOPS_API_KEY=$key
-RAGOPS_PROMETHEUS_URL=http://127.0.0.1:9090
-ENV
-  set -a; . "$root/.lab/env"; set +a
-  RAGOPS_LAB_BOTS=$bots RAGOPS_LAB_DIM=$dim "$root/.venv/bin/python" scripts/lab_demo.py
+  "$root/.venv/bin/python" scripts/lab_demo.py
   cat <<INFO
 
 ragops lab is up (phase 1 in the container $LAB_HOST):
@@ -145,7 +131,8 @@ case "${1:-}" in
   engine) engine ;;
   image) image ;;
   host) host ;;
+  wheel) wheel ;;
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 engine|image|host|up|down" >&2; exit 2 ;;
+  *) echo "usage: $0 engine|image|host|wheel|up|down" >&2; exit 2 ;;
 esac

@@ -1,8 +1,9 @@
-"""Load a small demo data set into the lab through Nginx and run one search.
+"""Write .lab/env, load a small demo data set into the lab through Nginx and run one search.
 
-Reads RAGOPS_API_URL and RAGOPS_API_KEY (scripts/lab.sh writes them to
-.lab/env). Each lab bot gets DOCS documents with deterministic embeddings;
-the search uses one document's own vector, so it must come back first.
+The bots, the dimension and the API key come from the lab inventory
+(ansible-inventory). Each bot gets DOCS documents with deterministic
+embeddings; the search uses one document's own vector, so it must come back
+first.
 """
 
 from __future__ import annotations
@@ -11,11 +12,33 @@ import json
 import os
 import random
 import ssl
+import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 DOCS = 20
+ROOT = Path(__file__).resolve().parents[1]
+LAB_HOST = os.environ.get("RAGOPS_LAB_HOST", "ragops-lab")
+
+
+def lab_settings() -> dict:
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-inventory"), "-i", str(ROOT / "inventories" / "lab"),
+                           # playbooks/ as the base: the top-level group_vars/ is not an inventory's
+                           "--playbook-dir", str(ROOT / "playbooks"), "--host", LAB_HOST],
+                          capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(proc.stdout)
+
+
+def write_env(settings: dict) -> None:
+    values = {"RAGOPS_API_URL": "https://127.0.0.1:8443", "RAGOPS_API_KEY": settings["ragops_api_keys"][0],
+              "RAGOPS_PROMETHEUS_URL": "http://127.0.0.1:9090"}
+    (ROOT / ".lab").mkdir(exist_ok=True)
+    env_file = ROOT / ".lab" / "env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    env_file.chmod(0o600)
+    os.environ.update(values)
 
 
 def call(method: str, path: str, body: dict | None = None) -> dict:
@@ -35,8 +58,10 @@ def vector(rng: random.Random, dim: int) -> list[float]:
 
 
 def main() -> int:
-    bots = json.loads(os.environ["RAGOPS_LAB_BOTS"])
-    dim = int(os.environ["RAGOPS_LAB_DIM"])
+    settings = lab_settings()
+    write_env(settings)
+    bots = settings["ragops_tenants"]
+    dim = int(settings["ragops_dim"])
     probe = None
     for bot in bots:
         rng = random.Random(bot["id"])  # noqa: S311 - reproducible demo vectors, not secrets

@@ -1,0 +1,123 @@
+"""Search latency and throughput through Nginx, next to a direct pymilvus search, on one lab host.
+
+Runs ON the phase-1 host (it needs the API on https://127.0.0.1 and Milvus on
+127.0.0.1:19530), with the tools virtualenv the common role installs:
+
+    docker exec -i ragops-lab /opt/ragops/tools/bin/python - --key KEY < tests/bench/bench_search.py
+
+For each size it fills one bot's partitions through the API up to that many
+vectors, then sends the same number of searches, from the same number of
+threads, (a) through Nginx to the API (HTTPS, API key, PostgreSQL join) and
+(b) straight to Milvus with pymilvus, and prints p50/p99 and req/s side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import ssl
+import statistics
+import threading
+import time
+import urllib.request
+
+from pymilvus import MilvusClient
+
+CONTEXT = ssl._create_unverified_context()  # noqa: S323 - the lab's self-signed certificate
+
+
+def call(url: str, key: str, method: str, body: dict) -> dict:
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode(),
+                                     headers={"X-API-Key": key, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60, context=CONTEXT) as response:
+        return json.loads(response.read())
+
+
+def load(args, rng: random.Random, have: int, want: int) -> None:
+    batch = 500
+    for start in range(have, want, batch):
+        documents = [{"id": f"bench-{i}", "text": f"benchmark document {i}", "metadata": {"i": i},
+                      "embedding": [rng.uniform(-1, 1) for _d in range(args.dim)]}
+                     for i in range(start, min(start + batch, want))]
+        call(f"{args.api}/v1/bots/{args.bot}/documents", args.key, "PUT", {"documents": documents})
+
+
+def run_load(worker, requests: int, threads: int) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    counter = iter(range(requests))
+
+    def loop() -> None:
+        rng = random.Random()
+        while True:
+            with lock:
+                if next(counter, None) is None:
+                    return
+            started = time.perf_counter()
+            worker(rng)
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=loop) for _t in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return latencies, time.perf_counter() - started
+
+
+def summary(latencies: list[float], wall: float) -> str:
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered) * 1000
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+    return f"{p50:8.1f} {p99:8.1f} {len(ordered) / wall:8.0f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--api", default="https://127.0.0.1")
+    parser.add_argument("--milvus", default="http://127.0.0.1:19530")
+    parser.add_argument("--bot", default="16fd2706-8baf-433b-82eb-8c7fada847da")
+    parser.add_argument("--collection", default="chatty")
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+    client = MilvusClient(uri=args.milvus, timeout=60)
+    partition = "bot_" + args.bot.replace("-", "")
+    rng = random.Random(1)
+    have = 0
+    print(f"{'vectors':>8} {'path':<28} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+    for size in (int(s) for s in args.sizes.split(",")):
+        started = time.perf_counter()
+        load(args, rng, have, size)
+        have = size
+        loaded = time.perf_counter() - started
+        client.flush(args.collection)
+
+        def through_nginx(query_rng: random.Random) -> None:
+            vector = [query_rng.uniform(-1, 1) for _d in range(args.dim)]
+            call(f"{args.api}/v1/bots/{args.bot}/search", args.key, "POST", {"embedding": vector, "top_k": 5})
+
+        def direct(query_rng: random.Random) -> None:
+            vector = [query_rng.uniform(-1, 1) for _d in range(args.dim)]
+            client.search(args.collection, data=[vector], limit=5, partition_names=[partition],
+                          search_params={"params": {"ef": 64}}, output_fields=["id"])
+
+        run_load(through_nginx, 50, 2)  # warm-up
+        api_lat, api_wall = run_load(through_nginx, args.requests, args.threads)
+        direct_lat, direct_wall = run_load(direct, args.requests, args.threads)
+        print(f"{size:>8} {'API through Nginx (HTTPS)':<28} {summary(api_lat, api_wall)}")
+        print(f"{size:>8} {'pymilvus direct':<28} {summary(direct_lat, direct_wall)}")
+        ratio = statistics.median(api_lat) / statistics.median(direct_lat)
+        print(f"{size:>8} API/direct p50 = {ratio:.1f}x   (loaded {size} vectors in {loaded:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
