@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -45,7 +46,8 @@ def api(host, method: str, path: str, body: dict | None = None, key: str | None 
     if key:
         command[1:1] = ["-H", f"X-API-Key: {key}"]
     if body is not None:
-        host.run("cat > /tmp/request.json <<'EOF'\n%s\nEOF", json.dumps(body))
+        encoded = base64.b64encode(json.dumps(body).encode()).decode()
+        host.run_test("echo %s | base64 -d > /tmp/request.json", encoded)
         command += ["--data-binary", "@/tmp/request.json"]
     status = int(host.check_output(" ".join("'%s'" % part for part in command)))
     text = host.check_output("cat /tmp/body")
