@@ -87,6 +87,11 @@ def call(module, what, func, *args, **kwargs):
         )
 
 
+def partition_key_field(description):
+    """The field a describe_collection() result uses as partition key, or None."""
+    return next((f for f in description.get("fields", []) if f.get("is_partition_key")), None)
+
+
 def _redact(text, secret):
     if secret:
         text = text.replace(secret, "********")

@@ -172,7 +172,12 @@ executed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ragops.stack.plugins.module_utils.milvus import call, connect, milvus_argument_spec
+from ansible_collections.ragops.stack.plugins.module_utils.milvus import (
+    call,
+    connect,
+    milvus_argument_spec,
+    partition_key_field,
+)
 from ansible_collections.ragops.stack.plugins.module_utils.tenant import TenantError, check_milvus_name
 
 DEFAULT_INDEX_PARAMS = {"HNSW": {"M": 16, "efConstruction": 200}}
@@ -211,7 +216,7 @@ def current_description(module, client, name, vector_field):
     fields = raw.get("fields", [])
     by_name = dict((f["name"], f) for f in fields)
     primary = next((f for f in fields if f.get("is_primary")), {})
-    key = next((f for f in fields if f.get("is_partition_key")), None)
+    key = partition_key_field(raw)
     vector = by_name.get(vector_field) or next((f for f in fields if _type_name(f) == "FLOAT_VECTOR"), {})
     index = None
     indexes = call(module, "list_indexes(%s)" % name, client.list_indexes, name, field_name=vector.get("name", ""))

@@ -129,6 +129,7 @@ from ansible_collections.ragops.stack.plugins.module_utils.milvus import (
     call,
     connect,
     milvus_argument_spec,
+    partition_key_field,
     partition_limit,
     partition_limit_argument_spec,
 )
@@ -183,7 +184,7 @@ def main():
         module.exit_json(**result)
 
     description = call(module, "describe_collection(%s)" % name, client.describe_collection, name)
-    key = next((f["name"] for f in description.get("fields", []) if f.get("is_partition_key")), None)
+    key = (partition_key_field(description) or {}).get("name")
     partitions = call(module, "list_partitions(%s)" % name, client.list_partitions, name)
     loaded = str(call(module, "get_load_state(%s)" % name, client.get_load_state, name).get("state")).endswith("Loaded")
     result["collection"] = dict(name=name, exists=True, tenancy="partition_key" if key else "partition",

@@ -157,6 +157,7 @@ from ansible_collections.ragops.stack.plugins.module_utils.milvus import (
     call,
     connect,
     milvus_argument_spec,
+    partition_key_field,
     partition_limit,
     partition_limit_argument_spec,
 )
@@ -188,15 +189,6 @@ def requested_names(module):
     return {}, names
 
 
-def partition_key_field(client, module):
-    description = call(module, "describe_collection(%s)" % module.params["collection"],
-                       client.describe_collection, module.params["collection"])
-    for field in description.get("fields", []):
-        if field.get("is_partition_key"):
-            return field.get("name")
-    return None
-
-
 def main():
     argument_spec = milvus_argument_spec()
     argument_spec.update(partition_limit_argument_spec())
@@ -222,7 +214,8 @@ def main():
             msg="collection %s does not exist in database %s at %s; create it first with ragops.stack.milvus_collection"
             % (collection, params["db_name"], params["uri"])
         )
-    key_field = partition_key_field(client, module)
+    description = call(module, "describe_collection(%s)" % collection, client.describe_collection, collection)
+    key_field = (partition_key_field(description) or {}).get("name")
     if key_field:
         module.fail_json(
             msg="collection %s uses the partition key %s (tenancy partition_key); Milvus manages its partitions,"
