@@ -1,9 +1,10 @@
-"""Search latency and throughput through Nginx, next to a direct pymilvus search, on one lab host.
+"""Search latency and throughput through Nginx, next to a direct pymilvus search, from an API host.
 
-Runs ON the phase-1 host (it needs the API on https://127.0.0.1 and Milvus on
-127.0.0.1:19530), with the tools virtualenv the common role installs:
+Runs ON the API host (Nginx on https://127.0.0.1; Milvus at --milvus), with the
+API's virtualenv, which has pymilvus; tests/bench/bench_search.sh runs it in
+the phase-1 and the phase-2 scenarios:
 
-    docker exec -i ragops-lab /opt/ragops/tools/bin/python - --key KEY < tests/bench/bench_search.py
+    docker exec -i ragops-molecule /opt/ragops/api/bin/python - --key KEY < tests/bench/bench_search.py
 
 For each size it fills one bot's partitions through the API up to that many
 vectors, then sends the same number of searches, from the same number of
@@ -81,7 +82,7 @@ def main() -> int:
     parser.add_argument("--key", required=True)
     parser.add_argument("--api", default="https://127.0.0.1")
     parser.add_argument("--milvus", default="http://127.0.0.1:19530")
-    parser.add_argument("--bot", default="16fd2706-8baf-433b-82eb-8c7fada847da")
+    parser.add_argument("--bot", default="7c9e6679-7425-40de-944b-e07fc1f90ae7")
     parser.add_argument("--collection", default="chatty")
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--sizes", default="10000,100000")

@@ -89,7 +89,9 @@ PHASE2_VARS = {
 }
 
 # Metrics the platform exports, plus the standard ones (up, node exporter) dashboards and rules may use.
-OWN_METRICS = {"ragops_api_requests_total", "ragops_api_request_duration_seconds_bucket"}
+API_METRICS = {"ragops_api_requests_total", "ragops_api_request_duration_seconds_bucket"}
+BACKUP_METRICS = {"ragops_backup_last_success_timestamp_seconds", "ragops_backup_last_run_success"}
+OWN_METRICS = API_METRICS | BACKUP_METRICS
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless",
                 "offset", "inf", "nan"}
 
@@ -272,7 +274,7 @@ def test_promtool_and_amtool_accept_the_files(rendered):
         proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         outputs.append(proc.stdout)
-    assert "SUCCESS: 5 rules found" in outputs[1]  # prometheus.yml loads the rules file
+    assert "SUCCESS: 7 rules found" in outputs[1]  # prometheus.yml loads the rules file
 
 
 def test_phase1_targets(runs):
@@ -353,7 +355,8 @@ def rules(run: Run) -> dict[str, dict]:
 def test_rules_use_the_thresholds_and_only_known_metrics(runs):
     phase1, phase2 = rules(runs["phase1"]), rules(runs["phase2"])
     assert set(phase1) == {"TargetDown", "MilvusUnhealthy", "StorageAlmostFull", "ApiErrorRateHigh",
-                           "ApiLatencyHigh"}
+                           "ApiLatencyHigh", "BackupTooOld", "BackupFailed"}
+    assert phase1["BackupTooOld"]["expr"].endswith("> 26 * 3600")
     assert phase1["TargetDown"]["expr"] == "up == 0" and phase1["TargetDown"]["for"] == "2m"
     assert phase2["TargetDown"]["for"] == "3m"
     assert phase1["MilvusUnhealthy"]["expr"] == 'up{job="milvus"} == 0' and phase1["MilvusUnhealthy"]["for"] == "1m"
@@ -515,7 +518,7 @@ def test_grafana_dashboard_panels_use_the_datasource_and_known_metrics(runs, tmp
             names = metric_names(target["expr"])
             assert names and all(standard_metric(name) for name in names), (panel["title"], names)
             exprs.append(target["expr"])
-    assert {name for expr in exprs for name in metric_names(expr)} >= OWN_METRICS | {"up"}
+    assert {name for expr in exprs for name in metric_names(expr)} >= API_METRICS | {"up"}
     # promtool parses every expression, as recording rules.
     rules_file = tmp_path / "dashboard_rules.yml"
     rules_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": [
