@@ -14,6 +14,8 @@ bench() {  # container, milvus address
 }
 ./scripts/lab.sh image
 ./scripts/lab.sh wheel
+# From scratch: a scenario whose state says "created" would skip create.
+molecule destroy >/dev/null
 molecule destroy -s split >/dev/null
 docker volume rm -f ragops-split-data >/dev/null 2>&1 || true
 mkdir -p .cache/bench
