@@ -4,6 +4,10 @@ Prometheus' targets per host, check mode."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -111,6 +115,25 @@ def test_prometheus_has_every_target_up_by_host(host):
     assert by_job["postgres"] == {POSTGRES} and by_job["milvus"] == {MILVUS} and by_job["api"] == {API}
     assert sum(t["labels"]["job"] == "api" for t in targets) == 4
     assert any(t["scrapeUrl"].startswith(f"http://{ADDRESS[MILVUS]}:9091/") for t in targets)
+
+
+def test_a_backup_lands_both_tiers_from_their_hosts_on_the_shared_storage(host):
+    """backup.yml on phase 2: the PostgreSQL host dumps, the Milvus host exports, both into one backup id on the
+    export; the manifests count the documents the search test stored."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"))
+    proc = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+                           str(ROOT / "playbooks" / "backup.yml")],
+                          capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    backup_id = re.search(r"backup (\d{8}T\d{6}Z) in", proc.stdout).group(1)
+    storage = docker_host(STORAGE)
+    for tier, field in (("postgres", "rows"), ("milvus", "entities")):
+        manifest = json.loads(storage.check_output("cat /export/rag-data/backups/daily/%s/%s/manifest.json",
+                                                   backup_id, tier))
+        assert manifest["status"] == "ok" and manifest["id"] == backup_id
+        assert manifest["tenants"][BOTS[0]][field] >= 5 and manifest["tenants"][BOTS[1]][field] >= 5, manifest
+    assert not docker_host(API).file("/etc/systemd/system/ragops-backup.timer").exists, "the API host holds no data"
 
 
 def test_check_diff_on_the_converged_hosts_changes_nothing():
