@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
-PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else str(ROOT / ".venv" / "bin" / "python")
+from tests.roles.paths import ANSIBLE_PLAYBOOK, PYTHON, ROOT
 
 PLAYBOOK = """\
 - name: Render the firewall rules

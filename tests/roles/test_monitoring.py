@@ -21,10 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
-# Modules need only the standard library; the system Python starts them faster than the virtualenv's.
-PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else str(ROOT / ".venv" / "bin" / "python")
+from tests.roles.paths import ANSIBLE_PLAYBOOK, PYTHON, ROOT
 
 PLAYBOOK = """\
 - name: Render the monitoring configuration

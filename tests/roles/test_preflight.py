@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
+from tests.roles.paths import ANSIBLE_PLAYBOOK, ROOT
+
 SPLIT = ROOT / "inventories" / "split"
 
 SECRETS = {
