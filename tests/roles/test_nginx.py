@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import stat
@@ -88,7 +89,7 @@ class Backend(BaseHTTPRequestHandler):
         except OSError:
             pass  # nginx gave up on /slow already
 
-    do_GET = do_POST = do_PUT = answer
+    do_GET = do_POST = do_PUT = do_DELETE = answer
 
 
 def start_backends() -> list[ThreadingHTTPServer]:
@@ -280,6 +281,7 @@ def lab(tmp_path_factory, nginx_binary, backends):
             "cert": str(conf_dir / "tls" / "ragops-api.crt"), "key_text": key_text,
             "https": f"https://127.0.0.1:{https}", "http": f"http://127.0.0.1:{http}",
             "access_log": base / "lab" / "log" / "access.log", "nginx": nginx_binary, "runs": runs,
+            "process": nginx,
         }
     finally:
         nginx.terminate()
@@ -430,6 +432,37 @@ def test_rate_limit_gives_429_after_the_burst(lab, api):
     assert HEX_ID.match(limited.headers["X-Request-ID"])
     # Another key, and requests without one, have buckets of their own.
     assert api("GET", "/v1/x").status_code == 200
+
+
+def reload_nginx(lab) -> None:
+    """SIGHUP, then wait until the new workers answer (the old ones finish their requests first)."""
+    lab["process"].send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+
+
+def test_write_freeze_turns_away_writes_and_lets_searches_through(lab, api):
+    switch = lab["conf_dir"] / "ragops-write-freeze.conf"
+    assert "not frozen" in switch.read_text()
+    assert api("PUT", "/v1/bots/abc/documents", data=b"{}").status_code == 200
+    hits = sum(len(server.hits) for server in lab["backends"])
+    switch.write_text("set $ragops_write_frozen 1;\nset $ragops_write_freeze_retry_after 45;\n")
+    reload_nginx(lab)
+    try:
+        for method, path in (("PUT", "/v1/bots/abc/documents"), ("DELETE", "/v1/bots/abc/documents/1"),
+                             ("POST", "/v1/bots/abc/documents"), ("POST", "/v1/bots/abc/search/extra")):
+            refused = api(method, path, data=b"{}")
+            assert refused.status_code == 503, (method, path)
+            assert refused.headers["Retry-After"] == "45"
+            assert refused.json() == {"detail": "writes are paused for a migration; retry later"}
+            assert refused.headers["X-Content-Type-Options"] == "nosniff"
+        assert sum(len(server.hits) for server in lab["backends"]) == hits
+        assert api("POST", "/v1/bots/abc/search", data=b"{}").status_code == 200
+        assert api("GET", "/v1/bots/abc").status_code == 200
+        assert sum(len(server.hits) for server in lab["backends"]) == hits + 2
+    finally:
+        switch.write_text("# Writes are not frozen.\n")
+        reload_nginx(lab)
+    assert api("PUT", "/v1/bots/abc/documents", data=b"{}").status_code == 200
 
 
 def test_metrics_are_not_exposed(lab, api):
