@@ -46,6 +46,18 @@ options:
         one it comes from the partition statistics, which only know flushed segments. RV(count_method) says which.
     type: bool
     default: true
+  search_probes:
+    description:
+      - Run this many searches per existing tenant and return the ids found (RV(tenants[].search_ids)).
+      - The query vectors are derived from the tenant id alone, so two servers holding the same data return
+        the same ids: migrations use this to prove that searches answer as before.
+      - Needs a loaded collection; V(0) runs none.
+    type: int
+    default: 0
+  search_top_k:
+    description: Hits per probe search.
+    type: int
+    default: 10
 seealso:
   - module: ragops.stack.milvus_collection
   - module: ragops.stack.milvus_partition
@@ -64,6 +76,12 @@ EXAMPLES = r"""
   ragops.stack.milvus_info:
     collection: chatty
   register: milvus_tenants
+
+- name: Counts plus the ids three fixed searches find, to compare two servers
+  ragops.stack.milvus_info:
+    collection: chatty
+    search_probes: 3
+  register: milvus_fingerprint
 
 - name: Fail when the collection is close to the partition limit
   ansible.builtin.assert:
@@ -113,7 +131,9 @@ count_method:
   type: str
   sample: exact
 tenants:
-  description: Per tenant (canonical UUID), its partition and entity count.
+  description:
+    - Per tenant (canonical UUID), its partition and entity count.
+    - C(search_ids) holds the ids found by each probe search, best first, when O(search_probes) is set.
   returned: when O(collection) is given
   type: dict
   sample:
@@ -121,7 +141,11 @@ tenants:
       partition: bot_550e8400e29b41d4a716446655440000
       exists: true
       entities: 10000
+      search_ids: [[448977311234, 448977311201], [448977310007, 448977311234]]
 """
+
+import math
+import random
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -157,6 +181,44 @@ def count_entities(module, client, collection, method, partition=None, tenant_fi
     return None
 
 
+def probe_vector(tenant, number, dim):
+    """A unit vector that depends on the tenant and the probe number only."""
+    generator = random.Random("%s:%d" % (tenant, number))
+    values = [generator.gauss(0.0, 1.0) for _index in range(dim)]
+    norm = math.sqrt(sum(value * value for value in values)) or 1.0
+    return [value / norm for value in values]
+
+
+def vector_field(description):
+    for field in description.get("fields", []):
+        if "FLOAT_VECTOR" in str(field.get("type")).upper() or str(field.get("type")) == "101":
+            return field["name"], int(field.get("params", {}).get("dim", 0))
+    return None, 0
+
+
+def search_ids(module, client, collection, field, dim, metric, tenant, probes, top_k, partition=None,
+               tenant_filter=""):
+    data = [probe_vector(tenant, number, dim) for number in range(probes)]
+    params = {"params": {"ef": max(64, top_k)}}
+    if metric:
+        params["metric_type"] = metric
+    kwargs = dict(data=data, limit=top_k, anns_field=field, search_params=params, consistency_level="Strong",
+                  filter=tenant_filter, output_fields=[])
+    if partition:
+        kwargs["partition_names"] = [partition]
+    hits = call(module, "search(%s, %s)" % (collection, partition or tenant_filter), client.search, collection,
+                **kwargs)
+    return [[hit["id"] for hit in row] for row in hits]
+
+
+def index_metric(module, client, collection, field):
+    names = call(module, "list_indexes(%s)" % collection, client.list_indexes, collection, field_name=field)
+    if not names:
+        return None
+    return call(module, "describe_index(%s)" % collection, client.describe_index, collection, names[0]).get(
+        "metric_type")
+
+
 def main():
     argument_spec = milvus_argument_spec()
     argument_spec.update(partition_limit_argument_spec())
@@ -164,6 +226,8 @@ def main():
         collection=dict(type="str"),
         tenants=dict(type="list", elements="str"),
         count_entities=dict(type="bool", default=True),
+        search_probes=dict(type="int", default=0),
+        search_top_k=dict(type="int", default=10),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -195,6 +259,17 @@ def main():
         method = "exact" if loaded else ("statistics" if not key else "none")
     result["count_method"] = method
 
+    probes = params["search_probes"]
+    if probes < 0 or params["search_top_k"] < 1:
+        module.fail_json(msg="search_probes must be >= 0 and search_top_k >= 1, got %d and %d"
+                         % (probes, params["search_top_k"]))
+    if probes and not loaded:
+        module.fail_json(msg="search_probes needs collection %s loaded; it is released" % name)
+    field, dim = vector_field(description)
+    if probes and not field:
+        module.fail_json(msg="search_probes: collection %s has no float vector field" % name)
+    metric = index_metric(module, client, name, field) if probes else None
+
     if requested is None:
         derived = [tenant_from_partition(p, MILVUS_PARTITION_PREFIX) for p in partitions]
         requested = [] if key else [t for t in derived if t]
@@ -207,11 +282,17 @@ def main():
                 tenant_filter = '%s == "%s"' % (key, tenant)
                 facts["entities"] = count_entities(module, client, name, method, tenant_filter=tenant_filter)
                 facts["exists"] = facts["entities"] > 0
+            if probes and facts["exists"]:
+                facts["search_ids"] = search_ids(module, client, name, field, dim, metric, tenant, probes,
+                                                 params["search_top_k"], tenant_filter=tenant_filter)
         else:
             partition = milvus_partition_name(tenant)
             facts = dict(partition=partition, exists=partition in existing)
             if facts["exists"] and method != "none":
                 facts["entities"] = count_entities(module, client, name, method, partition=partition)
+            if probes and facts["exists"]:
+                facts["search_ids"] = search_ids(module, client, name, field, dim, metric, tenant, probes,
+                                                 params["search_top_k"], partition=partition)
         tenants[tenant] = facts
     result["tenants"] = tenants
     module.exit_json(**result)

@@ -90,3 +90,25 @@ def test_postgres_partition_info_reports_missing_and_unusable_tables(pg, pg_sche
     listed = run_module("postgres_partition_info", schema=pg_schema, tenants=[bot], **PG)
     assert listed["tenants"] == {bot: {"partition": "documents_" + bot.replace("-", ""), "exists": False,
                                        "attached": False}}
+
+
+def test_milvus_info_search_probes_fingerprint_the_data(milvus, collection, tenants_with_data):
+    bots = tenants_with_data
+    first = run_module("milvus_info", uri=MILVUS_URI, collection=collection, search_probes=3, search_top_k=5)
+    probes = first["tenants"][bots[0]]["search_ids"]
+    assert len(probes) == 3 and all(len(row) == 5 for row in probes)
+    assert len({tuple(row) for row in probes}) > 1, "the three probe vectors should differ"
+    assert [len(row) for row in first["tenants"][bots[1]]["search_ids"]] == [3, 3, 3]
+    assert first["tenants"][bots[2]]["search_ids"] == [[], [], []]
+
+    again = run_module("milvus_info", uri=MILVUS_URI, collection=collection, search_probes=3, search_top_k=5)
+    assert again["tenants"] == first["tenants"]
+
+    milvus.delete(collection, ids=[probes[0][0]], partition_name="bot_" + bots[0].replace("-", ""))
+    changed = run_module("milvus_info", uri=MILVUS_URI, collection=collection, search_probes=3, search_top_k=5)
+    assert probes[0][0] not in changed["tenants"][bots[0]]["search_ids"][0]
+    assert changed["tenants"][bots[0]]["entities"] == 24
+    assert changed["tenants"][bots[1]] == first["tenants"][bots[1]]
+
+    refused = run_module("milvus_info", uri=MILVUS_URI, collection=collection, search_probes=-1)
+    assert refused.get("failed") and "search_probes must be >= 0" in refused["msg"]
