@@ -985,6 +985,80 @@ def milvus_live(config: dict) -> dict:
     return result
 
 
+def copy_milvus(config: dict, source_uri: str, tenants: list | None = None, source_db: str = "default") -> dict:
+    """Stream the collection from another server into this host's, one unit at a time, and compare both.
+
+    The target's copy of every unit is replaced, so a copy that stopped half-way is redone whole.
+    """
+    mv = config["milvus"]
+    name = mv["collection"]
+    kwargs = dict(uri=source_uri, db_name=source_db, timeout=mv.get("timeout", 120))
+    if mv.get("token"):
+        kwargs["token"] = mv["token"]
+    source, target = MilvusClient(**kwargs), milvus_client(config)
+    if not source.has_collection(name):
+        raise BackupError("Milvus collection %s does not exist at %s" % (name, source_uri))
+    coll = describe(source, name)
+    executed = []
+    if coll["tenancy"] == "partition_key" and target.has_collection(name):
+        target.drop_collection(name)
+        executed.append("drop_collection(%s)" % name)
+    if not target.has_collection(name):
+        create_collection(target, coll)
+        executed.append("create_collection(%s)" % name)
+    else:
+        live = describe(target, name)
+        shape = ("dim", "primary", "vector", "tenancy")
+        if [live[k] for k in shape] != [coll[k] for k in shape]:
+            raise BackupError("collection %s differs between the servers (%s: %s here, %s at %s)"
+                              % (name, "/".join(shape), [live[k] for k in shape], [coll[k] for k in shape],
+                                 source_uri))
+    ensure_loaded(target, name)
+    existing = set(target.list_partitions(name))
+    copied, differences, units = {}, [], []
+    for unit in milvus_units(source, coll, tenants):
+        partitions = unit["partitions"]
+        if partitions and partitions[0] == "_default":
+            # Cannot be dropped: emptied instead.
+            for batch in iterate_entities(target, coll, partitions, mv["batch_size"], fields=[coll["primary"]]):
+                target.delete(name, ids=[e[coll["primary"]] for e in batch], partition_name="_default")
+        elif partitions:
+            if partitions[0] in existing:
+                target.release_partitions(name, partitions)
+                target.drop_partition(name, partitions[0])
+                executed.append("drop_partition(%s)" % partitions[0])
+            target.create_partition(name, partitions[0])
+        inserted = 0
+        for batch in iterate_entities(source, coll, partitions, mv["batch_size"]):
+            target.insert(name, batch, partition_name=partitions[0] if partitions else "")
+            inserted += len(batch)
+        executed.append("insert(%s, %d entities)" % (unit["unit"], inserted))
+        units.append(unit)
+    # One flush for all units, then every unit is read back from both servers.
+    target.flush(name)
+    ensure_loaded(target, name)
+    for unit in units:
+        partitions = unit["partitions"]
+        if partitions and not str(target.get_load_state(name, partition_name=partitions[0]).get("state")) \
+                .endswith("Loaded"):
+            target.load_partitions(name, partitions)
+        want = scan_unit(source, coll, partitions, mv["batch_size"])
+        got = scan_unit(target, coll, partitions, mv["batch_size"])
+        if (want["entities"], want["checksum"]) != (got["entities"], got["checksum"]):
+            differences.append("%s: %d entities (checksum %s) at the source, %d (%s) here"
+                               % (unit["unit"], want["entities"], want["checksum"], got["entities"],
+                                  got["checksum"]))
+        if unit["tenant"]:
+            copied[unit["tenant"]] = dict(partition=unit["unit"], entities=got["entities"], checksum=got["checksum"])
+        for tenant, value in got.get("by_tenant", {}).items():
+            copied[tenant] = dict(partition=None, **value)
+    source.close()
+    target.close()
+    if differences:
+        raise BackupError("the copy differs from the source: " + "; ".join(differences))
+    return dict(executed=executed, tenants=copied)
+
+
 # -- commands -------------------------------------------------------------------------
 
 
@@ -1235,6 +1309,10 @@ def cmd_verify(config: dict, args) -> dict:
     return result
 
 
+def cmd_copy_milvus(config: dict, args) -> dict:
+    return copy_milvus(config, args.source_uri, args.tenants, args.source_db)
+
+
 def cmd_live(config: dict, args) -> dict:
     result = {}
     for tier in args.tier or config["tiers"]:
@@ -1266,6 +1344,11 @@ def main(argv=None) -> int:
     retention.add_argument("--dry-run", action="store_true")
     sub.add_parser("list", help="backups and the last good one per tier")
     sub.add_parser("live", help="per-tenant counts and checksums of the live data")
+    copy = sub.add_parser("copy-milvus", help="stream the collection from another Milvus into this host's")
+    copy.add_argument("--source-uri", required=True)
+    copy.add_argument("--source-db", default="default")
+    copy.add_argument("--tenants", type=lambda text: [t for t in text.split(",") if t] or None, default=None,
+                      help="comma-separated bot UUIDs (default: all)")
     for command in (backup, restore, verify, sub.choices["live"]):
         command.add_argument("--tier", action="append", choices=TIERS)
     args = parser.parse_args(argv)
@@ -1273,9 +1356,9 @@ def main(argv=None) -> int:
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
     config = load_config(args.config)
     commands = dict(backup=cmd_backup, restore=cmd_restore, verify=cmd_verify, retention=cmd_retention,
-                    list=cmd_list, live=cmd_live)
+                    list=cmd_list, live=cmd_live, **{"copy-milvus": cmd_copy_milvus})
     try:
-        if args.command in ("backup", "restore", "retention"):
+        if args.command in ("backup", "restore", "retention", "copy-milvus"):
             with host_lock(config.get("lock_file", "/run/ragops-backup.lock")):
                 result = commands[args.command](config, args)
         else:
