@@ -50,7 +50,7 @@ options:
     description:
       - Run this many searches per existing tenant and return the ids found (RV(tenants[].search_ids)).
       - The query vectors are derived from the tenant id alone, so two servers holding the same data return
-        the same ids: migrations use this to prove that searches answer as before.
+        the same ids. Migrations use this to prove that searches answer as before.
       - Needs a loaded collection; V(0) runs none.
     type: int
     default: 0
@@ -183,7 +183,7 @@ def count_entities(module, client, collection, method, partition=None, tenant_fi
 
 def probe_vector(tenant, number, dim):
     """A unit vector that depends on the tenant and the probe number only."""
-    generator = random.Random("%s:%d" % (tenant, number))
+    generator = random.Random("%s:%d" % (tenant, number))  # noqa: S311 - reproducible on purpose, not a secret
     values = [generator.gauss(0.0, 1.0) for _index in range(dim)]
     norm = math.sqrt(sum(value * value for value in values)) or 1.0
     return [value / norm for value in values]

@@ -13,7 +13,6 @@ import pytest
 
 from tests.conftest import MILVUS_URI, new_tenants
 from tests.modrun import run_module
-
 from tests.roles.paths import ROOT
 
 SPEC = importlib.util.spec_from_file_location("ragops_backup", ROOT / "roles" / "backup" / "files" / "ragops_backup.py")

@@ -1,0 +1,92 @@
+"""A migration that must roll back: while writes are frozen at the source's Nginx, rows still reach its
+PostgreSQL directly (a writer behind the freeze). The verification finds them, the source takes over again and
+nothing on it is lost. Runs as molecule's side effect, before the real move in converge."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "molecule" / "resources"))
+from migration import (
+    BOTS,
+    SOURCE,
+    SOURCE_ADDRESS,
+    call,
+    docker,
+    expected_path,
+    pg_rows,
+    psql,
+    record,
+    source_fingerprint,
+    start_playbook,
+    state,
+)
+
+PG_TARGET, MILVUS_TARGET = "ragops-split-postgres", "ragops-split-milvus"
+
+
+def test_a_row_written_behind_the_freeze_rolls_the_move_back(tmp_path):
+    before = source_fingerprint()
+    log = tmp_path / "migrate.log"
+    run = start_playbook("playbooks/migrate.yml", log)
+    frozen, searched, behind = None, None, 0
+    try:
+        deadline = time.monotonic() + 900
+        while run.poll() is None and time.monotonic() < deadline:
+            if frozen is None:
+                probe = call("PUT", SOURCE_ADDRESS, f"/v1/bots/{BOTS[0]}/documents",
+                             {"documents": [{"id": "during-freeze", "text": "x", "embedding": [0.1] * 128}]},
+                             timeout=10)
+                if probe.status_code == 503:
+                    frozen = probe
+                    search = call("POST", SOURCE_ADDRESS, f"/v1/bots/{BOTS[0]}/search",
+                                  {"embedding": [0.1] * 128, "top_k": 3}, timeout=30)
+                    searched = search.status_code
+                else:
+                    assert probe.status_code == 200, probe.text
+                    time.sleep(0.5)
+                continue
+            # Behind the freeze: straight into the source's PostgreSQL, as a job with its own connection would.
+            psql(SOURCE, f"INSERT INTO documents (bot_id, id, text) VALUES ('{BOTS[1]}', 'behind-{behind}', 'late')")
+            behind += 1
+            time.sleep(1)
+        rc = run.wait(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    output = log.read_text()
+    assert frozen is not None, "the write freeze never showed:\n" + output[-4000:]
+    assert frozen.headers.get("Retry-After") == "120" and "migration" in frozen.json()["detail"]
+    assert searched == 200, "searches go on during the freeze"
+    assert behind > 0
+    assert rc != 0, output[-4000:]
+    assert "rolled back" in output and "changed behind the freeze" in output, output[-4000:]
+    assert re.search(rf"tenant {BOTS[1]}: the source's PostgreSQL changed", output), output[-4000:]
+
+    # The source serves again: writes pass its Nginx, its Milvus is back and answers as before.
+    rows = pg_rows(SOURCE)
+    assert rows[BOTS[1]]["rows"] == before["postgres"][BOTS[1]]["rows"] + behind, "every late row is kept"
+    assert call("PUT", SOURCE_ADDRESS, f"/v1/bots/{BOTS[0]}/documents",
+                {"documents": [{"id": "after-rollback", "text": "y", "embedding": [0.2] * 128}]}).status_code == 200
+    assert docker(SOURCE, "systemctl", "is-active", "milvus", "nginx", "postgresql@15-main").split() == \
+        ["active"] * 3
+    assert docker(SOURCE, "cat", "/mnt/storage/rag-data/.milvus.owner").strip() == SOURCE
+    assert "not frozen" in docker(SOURCE, "cat", "/etc/nginx/ragops-write-freeze.conf")
+    assert state(SOURCE)["state"] == "rolled back"
+    assert "ragops-migrate" not in docker(SOURCE, "nft", "list", "table", "inet", "ragops")
+    # The targets stay stopped: nothing can write to the half-made copy.
+    for container, unit in ((MILVUS_TARGET, "milvus"), (PG_TARGET, "postgresql@15-main")):
+        active = subprocess.run(["docker", "exec", container, "systemctl", "is-active", unit],
+                                capture_output=True, text=True, check=False).stdout.strip()
+        assert active != "active", f"{unit} on {container} is {active}"
+
+    # What the real move must carry over from now on.
+    after = record()
+    assert expected_path().exists()
+    assert after["postgres"][BOTS[1]]["rows"] == rows[BOTS[1]]["rows"]
+    assert after["searches"][BOTS[1]] == before["searches"][BOTS[1]]

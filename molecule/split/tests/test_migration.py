@@ -1,0 +1,81 @@
+"""The phase-1 server moved onto the phase-2 hosts by migrate.yml in converge: every row, vector and search
+result arrived, the source is retired with its data kept, and a second run changes nothing and says so."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "molecule" / "resources"))
+from migration import BOTS, SOURCE, call, docker, expected_path, fingerprint, start_playbook, state
+
+testinfra_hosts = ["ragops-split-api"]
+
+API, MILVUS, POSTGRES = "ragops-split-api", "ragops-split-milvus", "ragops-split-postgres"
+API_ADDRESS, MILVUS_ADDRESS = "172.31.240.11", "172.31.240.12"
+
+
+def unit_state(container: str, unit: str) -> tuple[str, str]:
+    active = subprocess.run(["docker", "exec", container, "systemctl", "is-active", unit], capture_output=True,
+                            text=True, check=False).stdout.strip()
+    enabled = subprocess.run(["docker", "exec", container, "systemctl", "is-enabled", unit], capture_output=True,
+                             text=True, check=False).stdout.strip()
+    return active, enabled
+
+
+def test_every_row_vector_and_search_result_arrived():
+    expected = json.loads(expected_path().read_text())
+    assert sum(t["rows"] for t in expected["postgres"].values()) > 0
+    moved = fingerprint(POSTGRES, MILVUS, MILVUS_ADDRESS, API_ADDRESS)
+    assert moved["postgres"] == expected["postgres"]
+    assert moved["milvus"] == expected["milvus"]
+    assert moved["searches"] == expected["searches"]
+
+
+def test_the_source_is_retired_and_keeps_its_data():
+    for unit in ("nginx", "milvus", "postgresql@15-main", "ragops-api@8001", "ragops-backup.timer", "prometheus"):
+        assert unit_state(SOURCE, unit) == ("inactive", "disabled"), unit
+    assert docker(SOURCE, "cat", "/etc/postgresql/15/main/start.conf").split()[-1] == "manual"
+    assert docker(SOURCE, "test", "-s", "/mnt/storage/rag-data/postgres/15/main/PG_VERSION") == ""
+    assert docker(SOURCE, "cat", "/mnt/storage/rag-data/.milvus.owner").strip() == MILVUS
+    assert "ragops-migrate" not in docker(SOURCE, "nft", "list", "table", "inet", "ragops")
+    # A source started again by mistake still takes no writes.
+    assert "ragops_write_frozen 1" in docker(SOURCE, "cat", "/etc/nginx/ragops-write-freeze.conf")
+    for container in (POSTGRES, MILVUS):
+        assert state(container)["state"] == "done"
+
+
+def test_the_report_counts_what_moved():
+    expected = json.loads(expected_path().read_text())
+    report = state(SOURCE)["report"]
+    assert state(SOURCE)["state"] == "done"
+    assert report["targets"] == {"postgres": POSTGRES, "milvus": MILVUS, "api": [API]}
+    assert int(report["tenants"]) == len(BOTS)
+    assert int(report["rows"]) == sum(t["rows"] for t in expected["postgres"].values())
+    assert int(report["vectors"]) == sum(expected["milvus"].values())
+    assert 0 < float(report["freeze_seconds"]) < float(report["total_seconds"])
+    assert all(row["checksum_equal"] and row["searches_equal"] and row["searches"] == 3 for row in report["table"])
+
+
+def test_writes_go_to_the_new_hosts():
+    document = f"after-move-{uuid.uuid4().hex[:8]}"
+    response = call("PUT", API_ADDRESS, f"/v1/bots/{BOTS[0]}/documents",
+                    {"documents": [{"id": document, "text": "new", "embedding": [0.3] * 128}]})
+    assert response.status_code == 200, response.text
+    rows = docker(POSTGRES, "runuser", "-u", "postgres", "--", "psql", "-d", "ragops", "-AtXc",
+                  f"SELECT count(*) FROM documents WHERE id = '{document}'")
+    assert rows.strip() == "1"
+
+
+def test_a_second_run_changes_nothing_and_says_so(tmp_path):
+    log = tmp_path / "again.log"
+    assert start_playbook("playbooks/migrate.yml", log).wait(timeout=600) == 0, log.read_text()[-4000:]
+    output = log.read_text()
+    assert "nothing to do" in output
+    recap = re.search(rf"{SOURCE}\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", output)
+    assert recap and recap.group(1) == "0", output[-3000:]
