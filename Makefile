@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: molecule molecule-nfs molecule-split up down setup test-tools services services-stop lint sanity unit api roles k8s integration test bench bench-search clean
+.PHONY: molecule molecule-nfs molecule-split up down setup test-tools services services-stop lint sanity unit api roles k8s integration test bench bench-search bench-migrate clean
 
 up:
 	./scripts/lab.sh up
@@ -99,6 +99,11 @@ bench: services
 # phase 2 in one run (converges both molecule scenarios with the limiters off).
 bench-search: setup
 	./tests/bench/bench_search.sh
+
+# playbooks/migrate.yml: write-freeze window and total time per data size,
+# next to a stop-the-world pg_dump | pg_restore of the same database.
+bench-migrate: setup
+	./tests/bench/bench_migrate.sh
 
 clean: services-stop
 	rm -rf .cache tests/output

@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import requests
@@ -17,7 +18,10 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "lab-api-key-0001"
-BOTS = ("550e8400-e29b-41d4-a716-446655440000", "7c9e6679-7425-40de-944b-e07fc1f90ae7")
+# The scenario's two bots, plus those the benchmark asks for (as molecule/split/group_vars/all/90-molecule.yml).
+BOTS = ("550e8400-e29b-41d4-a716-446655440000", "7c9e6679-7425-40de-944b-e07fc1f90ae7") + tuple(
+    str(uuid.uuid5(uuid.UUID("361E6D51-FAEC-444A-9079-341386DA8E2E"), f"bench-bot-{n}"))
+    for n in range(2, int(os.environ.get("RAGOPS_TEST_TENANTS", "2"))))
 DIM = 128
 SOURCE, SOURCE_ADDRESS = "ragops-split-source", "172.31.240.10"
 SEARCHES = 3
