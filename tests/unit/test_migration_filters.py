@@ -11,6 +11,7 @@ from ansible_collections.ragops.stack.plugins.filter.migration import (
     migration_table_lines,
 )
 
+
 def pg(**tenants):
     return {"tenants": {t: {"partition": "documents_x", "exists": True, "rows": r, "checksum": c}
                         for t, (r, c) in tenants.items()}}
