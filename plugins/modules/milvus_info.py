@@ -48,7 +48,8 @@ options:
     default: true
   search_probes:
     description:
-      - Run this many searches per existing tenant and return the ids found (C(search_ids) of each tenant in RV(tenants)).
+      - Run this many searches per existing tenant and return the ids found.
+      - The ids land in C(search_ids) of each tenant in RV(tenants).
       - The query vectors are derived from the tenant id alone, so two servers holding the same data return
         the same ids. Migrations use this to prove that searches answer as before.
       - Needs a loaded collection; V(0) runs none.
