@@ -93,7 +93,7 @@ def milvus_entities(container: str, address: str) -> dict:
 
 
 def searches(address: str) -> dict:
-    """Fixed searches per bot through Nginx: ids, scores (rounded) and texts, best first."""
+    """Fixed searches per bot through Nginx: ids, scores (rounded) and texts, best first, as lists (like JSON)."""
     rng = random.Random(99)
     found = {}
     for bot in BOTS:
@@ -101,7 +101,7 @@ def searches(address: str) -> dict:
         for _number in range(SEARCHES):
             response = call("POST", address, f"/v1/bots/{bot}/search", {"embedding": vector(rng), "top_k": 10})
             assert response.status_code == 200, response.text
-            found[bot].append([(r["id"], round(r["score"], 4), r["text"]) for r in response.json()["results"]])
+            found[bot].append([[r["id"], round(r["score"], 4), r["text"]] for r in response.json()["results"]])
     return found
 
 
