@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: molecule molecule-nfs molecule-split up down setup test-tools services services-stop lint sanity unit api roles k8s integration test bench bench-search bench-migrate clean
+.PHONY: lab-artifacts molecule molecule-nfs molecule-split up down setup test-tools services services-stop lint sanity unit api roles k8s integration test bench bench-search bench-migrate clean
 
 up:
 	./scripts/lab.sh up
@@ -61,32 +61,32 @@ integration: services
 	$(PY) -m pytest tests/integration
 
 # Separate runs: the integration suite restarts the servers, which the API
-# suite's session-wide clients must not see.
+# suite's session-wide clients must not see. The three molecule scenarios have
+# containers and networks of their own and run side by side (output per
+# scenario, as each one finishes).
 test: setup test-tools services lint sanity
 	$(PY) -m pytest tests/unit tests/roles tests/api tests/k8s
 	$(PY) -m pytest tests/integration
 	$(MAKE) services-stop
-	$(MAKE) molecule
-	$(MAKE) molecule-nfs
-	$(MAKE) molecule-split
+	$(MAKE) -j3 --output-sync=target molecule molecule-nfs molecule-split
 
-# Phase 1 converged, idempotence-checked and verified in a systemd container.
-molecule: setup
+# The systemd base image and the Milvus server wheel, built once for every scenario.
+lab-artifacts: setup
 	./scripts/lab.sh image
 	./scripts/lab.sh wheel
+
+# Phase 1 converged, idempotence-checked and verified in a systemd container.
+molecule: setup lab-artifacts
 	molecule test
 
 # The NFS server role (NFS-Ganesha) with a listed client and an outsider.
-molecule-nfs: setup
-	./scripts/lab.sh image
+molecule-nfs: setup lab-artifacts
 	molecule test -s nfs_server
 
 # Phase 2: the split inventory on four containers and a host outside the stack.
 # The data volume stands in for the NFS mount; a stale one from an aborted run
 # would hold an old cluster, so it goes first.
-molecule-split: setup
-	./scripts/lab.sh image
-	./scripts/lab.sh wheel
+molecule-split: setup lab-artifacts
 	molecule destroy -s split
 	-docker volume rm -f ragops-split-data >/dev/null 2>&1
 	molecule test -s split
