@@ -45,6 +45,7 @@ image() {
   if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     command -v debootstrap >/dev/null || { log "installing debootstrap"; apt_install debootstrap; }
     local rootfs=$root/.cache/rootfs
+    mkdir -p "$root/.cache"
     rm -rf "$rootfs"
     log "debootstrap bookworm (minbase) from $MIRROR"
     debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR" >"$root/.cache/debootstrap.log" 2>&1
