@@ -132,14 +132,14 @@ def record() -> dict:
     return data
 
 
-def start_playbook(playbook: str, log: Path) -> subprocess.Popen:
+def start_playbook(playbook: str, log: Path, *extra: str) -> subprocess.Popen:
     """The playbook against the scenario's inventory, in the background, its output in ``log``."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     assert inventory, "run through molecule"
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"))
     handle = log.open("w")
-    return subprocess.Popen(["ansible-playbook", "-i", inventory, str(ROOT / playbook)], cwd=ROOT, env=env,
+    return subprocess.Popen(["ansible-playbook", "-i", inventory, str(ROOT / playbook), *extra], cwd=ROOT, env=env,
                             stdout=handle, stderr=subprocess.STDOUT, text=True)
 
 

@@ -1,6 +1,9 @@
 """A migration that must roll back: while writes are frozen at the source's Nginx, rows still reach its
 PostgreSQL directly (a writer behind the freeze). The verification finds them, the source takes over again and
-nothing on it is lost. Runs as molecule's side effect, before the real move in converge."""
+nothing on it is lost. Runs as molecule's side effect, before the real move in converge.
+
+The drill re-homes PostgreSQL (the source's directory on the shared volume renamed to the target's), so that
+the rollback has a directory to hand back; the real move in converge streams, the default."""
 
 from __future__ import annotations
 
@@ -33,8 +36,8 @@ PG_TARGET, MILVUS_TARGET = "ragops-split-postgres", "ragops-split-milvus"
 def test_a_row_written_behind_the_freeze_rolls_the_move_back(tmp_path):
     before = source_fingerprint()
     log = tmp_path / "migrate.log"
-    run = start_playbook("playbooks/migrate.yml", log)
-    frozen, searched, behind = None, None, 0
+    run = start_playbook("playbooks/migrate.yml", log, "-e", "migrate_postgres_method=rehome")
+    frozen, searched, behind, refused = None, None, 0, 0
     try:
         deadline = time.monotonic() + 900
         while run.poll() is None and time.monotonic() < deadline:
@@ -52,9 +55,15 @@ def test_a_row_written_behind_the_freeze_rolls_the_move_back(tmp_path):
                     time.sleep(0.5)
                 continue
             # Behind the freeze: straight into the source's PostgreSQL, as a job with its own connection would.
-            psql(SOURCE, f"INSERT INTO documents (bot_id, id, text) VALUES ('{BOTS[1]}', 'behind-{behind}', 'late')")
-            behind += 1
-            time.sleep(1)
+            # Re-homing stops it for a while; only the rows it acknowledged count.
+            try:
+                psql(SOURCE, f"INSERT INTO documents (bot_id, id, text) VALUES ('{BOTS[1]}', 'behind-{behind}', "
+                             "'late')")
+            except subprocess.CalledProcessError:
+                refused += 1
+            else:
+                behind += 1
+            time.sleep(0.3)
         rc = run.wait(timeout=60)
     finally:
         if run.poll() is None:
@@ -63,7 +72,7 @@ def test_a_row_written_behind_the_freeze_rolls_the_move_back(tmp_path):
     assert frozen is not None, "the write freeze never showed:\n" + output[-4000:]
     assert frozen.headers.get("Retry-After") == "120" and "migration" in frozen.json()["detail"]
     assert searched == 200, "searches go on during the freeze"
-    assert behind > 0
+    assert behind > 0 and refused > 0, (behind, refused)
     assert rc != 0, output[-4000:]
     assert "rolled back" in output and "changed behind the freeze" in output, output[-4000:]
     assert re.search(rf"tenant {BOTS[1]}: the source's PostgreSQL changed", output), output[-4000:]
@@ -76,14 +85,18 @@ def test_a_row_written_behind_the_freeze_rolls_the_move_back(tmp_path):
     assert docker(SOURCE, "systemctl", "is-active", "milvus", "nginx", "postgresql@15-main").split() == \
         ["active"] * 3
     assert docker(SOURCE, "cat", "/mnt/storage/rag-data/.milvus.owner").strip() == SOURCE
+    assert docker(SOURCE, "cat", "/mnt/storage/rag-data/postgres/15/main/PG_VERSION").strip() == "15"
     assert "not frozen" in docker(SOURCE, "cat", "/etc/nginx/ragops-write-freeze.conf")
     assert state(SOURCE)["state"] == "rolled back"
     assert "ragops-migrate" not in docker(SOURCE, "nft", "list", "table", "inet", "ragops")
-    # The targets stay stopped: nothing can write to the half-made copy.
-    for container, unit in ((MILVUS_TARGET, "milvus"), (PG_TARGET, "postgresql@15-main")):
-        active = subprocess.run(["docker", "exec", container, "systemctl", "is-active", unit],
-                                capture_output=True, text=True, check=False).stdout.strip()
-        assert active != "active", f"{unit} on {container} is {active}"
+    # Milvus stays stopped on its target; the PostgreSQL target runs its own empty cluster again, in its place.
+    active = subprocess.run(["docker", "exec", MILVUS_TARGET, "systemctl", "is-active", "milvus"],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    assert active != "active", f"milvus on {MILVUS_TARGET} is {active}"
+    assert pg_rows(PG_TARGET) == {}
+    clusters = "/mnt/storage/rag-data/postgres/15"
+    assert psql(PG_TARGET, "SELECT current_setting('data_directory')") == f"{clusters}/{PG_TARGET}"
+    assert f"{PG_TARGET}.empty" not in docker(PG_TARGET, "ls", "-a", clusters).split()
 
     # What the real move must carry over from now on.
     after = record()
