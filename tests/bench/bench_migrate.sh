@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # playbooks/migrate.yml on the split scenario's containers: the write-freeze
 # window and the total time, at each size of BENCH_DOCUMENTS (documents per
-# bot, default "1000 10000") for BENCH_TENANTS bots (default 10). Beside them,
-# the obvious alternative for PostgreSQL: how long a stop-the-world
-# pg_dump | pg_restore of the same database into the new host takes.
+# bot, default "1000 10000") for BENCH_TENANTS bots (default 10), with each
+# PostgreSQL method of BENCH_POSTGRES_METHODS (default "stream rehome"; every
+# run converges anew). Beside them, the obvious alternative for PostgreSQL:
+# how long a stop-the-world pg_dump | pg_restore of the same database into the
+# new host takes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.venv/bin:$PATH"
 sizes=${BENCH_DOCUMENTS:-1000 10000}
+methods=${BENCH_POSTGRES_METHODS:-stream rehome}
 export RAGOPS_TEST_TENANTS=${BENCH_TENANTS:-10}
 source_host=ragops-split-source
 target_host=ragops-split-postgres
@@ -16,11 +19,13 @@ target_host=ragops-split-postgres
 mkdir -p .cache/bench
 results=()
 for documents in $sizes; do
+for method in $methods; do
   molecule destroy -s split >/dev/null
   docker volume rm -f ragops-split-data >/dev/null 2>&1 || true
-  export RAGOPS_MIGRATION_DOCUMENTS=$documents
-  log=.cache/bench/migrate-$documents
-  echo "${RAGOPS_TEST_TENANTS} bots x ${documents} documents: converging phase 1 and phase 2, loading (logs: $log-*.log)"
+  export RAGOPS_MIGRATION_DOCUMENTS=$documents RAGOPS_MIGRATION_POSTGRES_METHOD=$method
+  log=.cache/bench/migrate-$documents-$method
+  echo "${RAGOPS_TEST_TENANTS} bots x ${documents} documents, PostgreSQL $method: converging phase 1 and phase 2," \
+    "loading (logs: $log-*.log)"
   molecule create -s split >"$log-create.log" 2>&1
   molecule prepare -s split >"$log-prepare.log" 2>&1 || { tail -40 "$log-prepare.log"; exit 1; }
   size=$(docker exec "$source_host" runuser -u postgres -- psql -d ragops -AtXc \
@@ -40,14 +45,16 @@ for documents in $sizes; do
 import json, os, sys
 report = json.loads(os.environ["REPORT"])["report"]
 documents, size, milvus_size, dump_restore_ms = sys.argv[1:]
-print(f"| {report['tenants']} x {documents} | {report['rows']} | {report['vectors']} | {size} / {milvus_size} "
-      f"| {report['freeze_seconds']} | {report['total_seconds']} | {int(dump_restore_ms) / 1000:.1f} |")
+print(f"| {report['tenants']} x {documents} | {report['methods']['postgres']} | {report['rows']} | {report['vectors']} "
+      f"| {size} / {milvus_size} | {report['freeze_seconds']} | {report['total_seconds']} "
+      f"| {int(dump_restore_ms) / 1000:.1f} |")
 PY
 )")
+done
 done
 molecule destroy -s split >/dev/null
 docker volume rm -f ragops-split-data >/dev/null 2>&1 || true
 echo
-echo "| bots x documents | rows | vectors | PostgreSQL / Milvus data | write freeze s | migrate.yml total s | pg_dump + pg_restore s (writes stopped) |"
-echo "|---|---|---|---|---|---|---|"
+echo "| bots x documents | PostgreSQL | rows | vectors | PostgreSQL / Milvus data | write freeze s | migrate.yml total s | pg_dump + pg_restore s (writes stopped) |"
+echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${results[@]}"

@@ -4,6 +4,7 @@ result arrived, the source is retired with its data kept, and a second run chang
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -43,7 +44,12 @@ def test_the_source_is_retired_and_keeps_its_data():
     # This Milvus build does not exit on SIGTERM; systemd kills it at TimeoutStopSec and calls that failed.
     assert unit_state(SOURCE, "milvus") in (("inactive", "disabled"), ("failed", "disabled"))
     assert docker(SOURCE, "cat", "/etc/postgresql/15/main/start.conf").split()[-1] == "manual"
-    assert docker(SOURCE, "test", "-s", "/mnt/storage/rag-data/postgres/15/main/PG_VERSION") == ""
+    clusters = "/mnt/storage/rag-data/postgres/15"
+    if os.environ.get("RAGOPS_MIGRATION_POSTGRES_METHOD", "stream") == "stream":
+        assert docker(SOURCE, "test", "-s", f"{clusters}/main/PG_VERSION") == ""
+    else:  # re-homed: the source's directory became the new host's, whose own empty cluster is gone
+        listing = docker(POSTGRES, "ls", "-a", clusters).split()
+        assert POSTGRES in listing and "main" not in listing and f"{POSTGRES}.empty" not in listing
     assert docker(SOURCE, "cat", "/mnt/storage/rag-data/.milvus.owner").strip() == MILVUS
     assert "ragops-migrate" not in docker(SOURCE, "nft", "list", "table", "inet", "ragops")
     # A source started again by mistake still takes no writes.
