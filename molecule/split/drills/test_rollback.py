@@ -7,6 +7,7 @@ the rollback has a directory to hand back; the real move in converge streams, th
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -103,3 +104,33 @@ def test_a_row_written_behind_the_freeze_rolls_the_move_back(tmp_path):
     assert expected_path().exists()
     assert after["postgres"][BOTS[1]]["rows"] == rows[BOTS[1]]["rows"]
     assert after["searches"][BOTS[1]] == before["searches"][BOTS[1]]
+
+
+def test_the_next_run_undoes_a_rehoming_that_was_cut_off(tmp_path):
+    """The controller lost in the middle of a re-homing, so no rollback ran: the source's PostgreSQL is stopped and
+    its directory carries the target's name. The next run renames both directories back before its checks (made
+    to fail here, on purpose, with an empty tenant list, so that it stops there)."""
+    clusters = "/mnt/storage/rag-data/postgres/15"
+    rows, kept_state = pg_rows(SOURCE), docker(SOURCE, "cat", "/var/lib/ragops/migration.json")
+    # What postgres_rehome.yml leaves behind after its renames.
+    docker(SOURCE, "systemctl", "stop", "postgresql@15-main")
+    docker(PG_TARGET, "systemctl", "stop", "postgresql@15-main")
+    docker(PG_TARGET, "mv", "-T", f"{clusters}/{PG_TARGET}", f"{clusters}/{PG_TARGET}.empty")
+    docker(PG_TARGET, "mv", "-T", f"{clusters}/main", f"{clusters}/{PG_TARGET}")
+    docker(PG_TARGET, "systemctl", "start", "postgresql@15-main")
+    cut_off = json.dumps({"state": "running", "postgres_method": "rehome", "postgres_data_dir": f"{clusters}/main"})
+    write_state = ["docker", "exec", "-i", SOURCE, "sh", "-c", "cat > /var/lib/ragops/migration.json"]
+    subprocess.run(write_state, input=cut_off, text=True, check=True)
+    try:
+        log = tmp_path / "migrate.log"
+        rc = start_playbook("playbooks/migrate.yml", log, "-e", "migrate_postgres_method=rehome",
+                            "-e", '{"ragops_tenants": []}').wait(timeout=900)
+        output = log.read_text()
+        assert rc != 0 and "the tenant lists differ" in output, output[-4000:]
+        assert re.search(r"Move the source's cluster back[^\n]*\n+changed:", output), output[-4000:]
+        assert pg_rows(SOURCE) == rows
+        assert docker(SOURCE, "systemctl", "is-active", "postgresql@15-main").strip() == "active"
+        assert pg_rows(PG_TARGET) == {}
+        assert f"{PG_TARGET}.empty" not in docker(PG_TARGET, "ls", "-a", clusters).split()
+    finally:
+        subprocess.run(write_state, input=kept_state, text=True, check=True)
