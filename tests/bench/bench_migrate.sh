@@ -5,7 +5,8 @@
 # PostgreSQL method of BENCH_POSTGRES_METHODS (default "stream rehome"; every
 # run converges anew). Beside them, the obvious alternative for PostgreSQL:
 # how long a stop-the-world pg_dump | pg_restore of the same database into the
-# new host takes.
+# new host takes. BENCH_VERIFY=1 also runs the scenario's verify after each move.
+# Each line is printed as soon as its run ends, and the table again at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -18,9 +19,11 @@ target_host=ragops-split-postgres
 ./scripts/lab.sh wheel
 mkdir -p .cache/bench
 results=()
+# A loaded Docker engine can time out removing six systemd containers; a second try finds it done.
+destroy() { molecule destroy -s split >/dev/null 2>&1 || molecule destroy -s split >/dev/null; }
 for documents in $sizes; do
 for method in $methods; do
-  molecule destroy -s split >/dev/null
+  destroy
   docker volume rm -f ragops-split-data >/dev/null 2>&1 || true
   export RAGOPS_MIGRATION_DOCUMENTS=$documents RAGOPS_MIGRATION_POSTGRES_METHOD=$method
   log=.cache/bench/migrate-$documents-$method
@@ -50,9 +53,13 @@ print(f"| {report['tenants']} x {documents} | {report['methods']['postgres']} | 
       f"| {int(dump_restore_ms) / 1000:.1f} |")
 PY
 )")
+  echo "${results[-1]}"
+  if [ "${BENCH_VERIFY:-0}" = 1 ]; then
+    molecule verify -s split >"$log-verify.log" 2>&1 || { tail -60 "$log-verify.log"; exit 1; }
+  fi
 done
 done
-molecule destroy -s split >/dev/null
+destroy
 docker volume rm -f ragops-split-data >/dev/null 2>&1 || true
 echo
 echo "| bots x documents | PostgreSQL | rows | vectors | PostgreSQL / Milvus data | write freeze s | migrate.yml total s | pg_dump + pg_restore s (writes stopped) |"
