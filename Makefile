@@ -9,6 +9,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# community.docker waits 60 s for an answer from the Docker engine by default;
+# with three molecule scenarios starting side by side on two cores, removing a
+# container can take longer than that.
+export DOCKER_TIMEOUT ?= 300
 
 .PHONY: lab-artifacts molecule molecule-nfs molecule-split up down setup test-tools services services-stop lint sanity unit api roles k8s integration test bench bench-search bench-migrate clean
 
