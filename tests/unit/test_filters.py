@@ -39,3 +39,19 @@ def test_filter_error_names_the_value_and_rule():
     proc = render("'bot-1' | ragops.stack.milvus_partition_name")
     assert proc.returncode != 0
     assert "tenant 'bot-1' is not a UUID (rule: 8-4-4-4-12 or 32 hex digits)" in proc.stdout + proc.stderr
+
+
+def test_owner_record_beside_the_directory():
+    out = message(render(
+        "['/mnt/storage/rag-data/milvus' | ragops.stack.owner_record,"
+        " '/mnt/storage/rag-data/postgresql/15/main/' | ragops.stack.owner_record,"
+        " '/srv//data' | ragops.stack.owner_record]"))
+    assert out == ["/mnt/storage/rag-data/.milvus.owner", "/mnt/storage/rag-data/postgresql/15/.main.owner",
+                   "/srv/.data.owner"]
+
+
+def test_owner_record_refuses_a_relative_path_and_the_root():
+    for path in ("'rag-data/milvus'", "'/'"):
+        proc = render(f"{path} | ragops.stack.owner_record")
+        assert proc.returncode != 0
+        assert "owner_record" in proc.stdout + proc.stderr
