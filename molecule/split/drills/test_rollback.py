@@ -26,6 +26,7 @@ from migration import (
     pg_rows,
     psql,
     record,
+    settled_searches,
     source_fingerprint,
     start_playbook,
     state,
@@ -107,20 +108,28 @@ def test_a_row_written_behind_the_freeze_rolls_the_move_back(tmp_path):
 
 
 def test_the_next_run_undoes_a_rehoming_that_was_cut_off(tmp_path):
-    """The controller lost in the middle of a re-homing, so no rollback ran: the source's PostgreSQL is stopped and
-    its directory carries the target's name. The next run renames both directories back before its checks (made
-    to fail here, on purpose, with an empty tenant list, so that it stops there)."""
-    clusters = "/mnt/storage/rag-data/postgres/15"
+    """The controller lost in the middle of a re-homing, so no rollback ran: writes are frozen, the source's
+    PostgreSQL is stopped and its directory carries the target's name, and Milvus runs on the target with the
+    owner record naming it. The next run puts all of it back before its checks (made to fail here, on purpose,
+    with an empty tenant list, so that it stops there)."""
+    clusters, owner_record = "/mnt/storage/rag-data/postgres/15", "/mnt/storage/rag-data/.milvus.owner"
     rows, kept_state = pg_rows(SOURCE), docker(SOURCE, "cat", "/var/lib/ragops/migration.json")
-    # What postgres_rehome.yml leaves behind after its renames.
-    docker(SOURCE, "systemctl", "stop", "postgresql@15-main")
+    searched = settled_searches(SOURCE_ADDRESS)
+    # What freeze.yml, postgres_rehome.yml and milvus_rehome.yml leave behind.
+    docker(SOURCE, "sh", "-c", "printf 'set $ragops_write_frozen 1;\\nset $ragops_write_freeze_retry_after 120;\\n'"
+                               " > /etc/nginx/ragops-write-freeze.conf && systemctl reload nginx")
+    docker(SOURCE, "systemctl", "stop", "postgresql@15-main", "milvus")
     docker(PG_TARGET, "systemctl", "stop", "postgresql@15-main")
     docker(PG_TARGET, "mv", "-T", f"{clusters}/{PG_TARGET}", f"{clusters}/{PG_TARGET}.empty")
     docker(PG_TARGET, "mv", "-T", f"{clusters}/main", f"{clusters}/{PG_TARGET}")
     docker(PG_TARGET, "systemctl", "start", "postgresql@15-main")
-    cut_off = json.dumps({"state": "running", "postgres_method": "rehome", "postgres_data_dir": f"{clusters}/main"})
+    docker(MILVUS_TARGET, "sh", "-c", f"echo {MILVUS_TARGET} > {owner_record} && systemctl start milvus")
+    cut_off = json.dumps({"state": "running", "postgres_method": "rehome", "milvus_method": "rehome",
+                          "postgres_data_dir": f"{clusters}/main"})
     write_state = ["docker", "exec", "-i", SOURCE, "sh", "-c", "cat > /var/lib/ragops/migration.json"]
     subprocess.run(write_state, input=cut_off, text=True, check=True)
+    assert call("PUT", SOURCE_ADDRESS, f"/v1/bots/{BOTS[0]}/documents",
+                {"documents": [{"id": "cut-off", "text": "z", "embedding": [0.3] * 128}]}).status_code == 503
     try:
         log = tmp_path / "migrate.log"
         rc = start_playbook("playbooks/migrate.yml", log, "-e", "migrate_postgres_method=rehome",
@@ -128,9 +137,21 @@ def test_the_next_run_undoes_a_rehoming_that_was_cut_off(tmp_path):
         output = log.read_text()
         assert rc != 0 and "the tenant lists differ" in output, output[-4000:]
         assert re.search(r"Move the source's cluster back[^\n]*\n+changed:", output), output[-4000:]
+        assert re.search(r"Hand the Milvus data directory back to the source[^\n]*\n+changed:", output), \
+            output[-4000:]
         assert pg_rows(SOURCE) == rows
-        assert docker(SOURCE, "systemctl", "is-active", "postgresql@15-main").strip() == "active"
+        assert docker(SOURCE, "systemctl", "is-active", "postgresql@15-main", "milvus").split() == ["active"] * 2
         assert pg_rows(PG_TARGET) == {}
         assert f"{PG_TARGET}.empty" not in docker(PG_TARGET, "ls", "-a", clusters).split()
+        assert docker(SOURCE, "cat", owner_record).strip() == SOURCE
+        active = subprocess.run(["docker", "exec", MILVUS_TARGET, "systemctl", "is-active", "milvus"],
+                                capture_output=True, text=True, check=False).stdout.strip()
+        assert active != "active", f"milvus on {MILVUS_TARGET} is {active}"
+        # The source answers as before the cut-off, and takes writes again.
+        assert settled_searches(SOURCE_ADDRESS) == searched
+        assert call("PUT", SOURCE_ADDRESS, f"/v1/bots/{BOTS[0]}/documents",
+                    {"documents": [{"id": "after-cut-off", "text": "z", "embedding": [0.3] * 128}]}
+                    ).status_code == 200
+        record()
     finally:
         subprocess.run(write_state, input=kept_state, text=True, check=True)

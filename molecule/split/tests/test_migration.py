@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -87,3 +88,36 @@ def test_a_second_run_changes_nothing_and_says_so(tmp_path):
     assert "nothing to do" in output
     recap = re.search(rf"{SOURCE}\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", output)
     assert recap and recap.group(1) == "0", output[-3000:]
+
+
+def test_a_run_cut_off_while_switching_is_finished_not_done_again(tmp_path):
+    """The controller lost after every tenant was verified, while the API hosts switched: the targets may have
+    taken writes already, so the next run moves nothing again; it finishes the switch and records the move."""
+    done = state(SOURCE)
+    document = f"before-resume-{uuid.uuid4().hex[:8]}"
+    assert call("PUT", API_ADDRESS, f"/v1/bots/{BOTS[1]}/documents",
+                {"documents": [{"id": document, "text": "new", "embedding": [0.4] * 128}]}).status_code == 200
+    now = time.time()
+    cut_off = {"state": "switching", "started_at": "earlier", "started": now - 300, "freeze_started": now - 200,
+               "postgres_method": done["report"]["methods"]["postgres"],
+               "milvus_method": done["report"]["methods"]["milvus"], "postgres_version": "150000",
+               "table": done["report"]["table"]}
+    subprocess.run(["docker", "exec", "-i", SOURCE, "sh", "-c", "cat > /var/lib/ragops/migration.json"],
+                   input=json.dumps(cut_off), text=True, check=True)
+    log = tmp_path / "resume.log"
+    rc = start_playbook("playbooks/migrate.yml", log).wait(timeout=600)
+    output = log.read_text()
+    assert rc == 0, output[-4000:]
+    assert "this run finishes the switch and moves nothing again" in output
+    for step in ("Read the source's tenants in Milvus", "Freeze writes on the source", "pg_basebackup",
+                 "Move Milvus"):
+        assert step not in output, step
+    assert re.search(r"Restart the API instances against the new backends[^\n]*\n+changed:", output), output[-4000:]
+    finished = state(SOURCE)
+    assert finished["state"] == "done" and finished["report"]["table"] == done["report"]["table"]
+    assert float(finished["report"]["freeze_seconds"]) >= 200
+    rows = docker(POSTGRES, "runuser", "-u", "postgres", "--", "psql", "-d", "ragops", "-AtXc",
+                  f"SELECT count(*) FROM documents WHERE id = '{document}'")
+    assert rows.strip() == "1", "the target's own writes stay"
+    assert call("POST", API_ADDRESS, f"/v1/bots/{BOTS[1]}/search",
+                {"embedding": [0.4] * 128, "top_k": 3}).status_code == 200
