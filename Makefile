@@ -13,8 +13,10 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # with three molecule scenarios starting side by side on two cores, removing a
 # container can take longer than that.
 export DOCKER_TIMEOUT ?= 300
+export RAGOPS_STAGE_LOG ?= $(CURDIR)/tests/output/stages.txt
+STAGE := ./scripts/stage.sh
 
-.PHONY: lab-artifacts molecule molecule-nfs molecule-split up down setup test-tools services services-stop lint sanity unit api roles k8s integration test bench bench-search bench-migrate clean
+.PHONY: checks lab-artifacts molecule molecule-nfs molecule-split up down setup test-tools services services-stop lint sanity unit api roles k8s integration test bench bench-search bench-migrate clean
 
 up:
 	./scripts/lab.sh up
@@ -64,15 +66,26 @@ k8s: setup
 integration: services
 	$(PY) -m pytest tests/integration
 
-# Separate runs: the integration suite restarts the servers, which the API
-# suite's session-wide clients must not see. The three molecule scenarios have
-# containers and networks of their own and run side by side (output per
-# scenario, as each one finishes).
-test: setup test-tools services lint sanity
-	$(PY) -m pytest tests/unit tests/roles tests/api tests/k8s
-	$(PY) -m pytest tests/integration
-	$(MAKE) services-stop
-	$(MAKE) -j3 --output-sync=target molecule molecule-nfs molecule-split
+# `make test`: what a clean machine needs first, then two lanes side by side.
+# One lane is the checks that run on this machine (lint, sanity, then pytest
+# against the loopback servers; the integration suite restarts those servers,
+# which the API suite's session-wide clients must not see, hence two runs).
+# The other lane is the three molecule scenarios, each with containers and
+# networks of its own; the split scenario is the longest and the checks fit in
+# its waits. Every stage prints its time, and the table is printed at the end.
+test:
+	@mkdir -p $(dir $(RAGOPS_STAGE_LOG)) && : >$(RAGOPS_STAGE_LOG)
+	@$(STAGE) "prepare the machine" $(MAKE) --no-print-directory setup test-tools lab-artifacts
+	@$(MAKE) --no-print-directory -j4 --output-sync=target checks molecule molecule-nfs molecule-split; \
+	  status=$$?; printf '\nmake test, stage by stage (the lanes overlap):\n'; cat $(RAGOPS_STAGE_LOG); exit $$status
+
+checks: setup test-tools
+	@$(STAGE) "loopback servers" $(MAKE) --no-print-directory services
+	@$(STAGE) lint $(MAKE) --no-print-directory lint
+	@$(STAGE) sanity $(MAKE) --no-print-directory sanity
+	@$(STAGE) "unit, roles, api, k8s" $(PY) -m pytest tests/unit tests/roles tests/api tests/k8s
+	@$(STAGE) integration $(PY) -m pytest tests/integration
+	@$(MAKE) --no-print-directory services-stop
 
 # The systemd base image and the Milvus server wheel, built once for every scenario.
 lab-artifacts: setup
@@ -81,11 +94,11 @@ lab-artifacts: setup
 
 # Phase 1 converged, idempotence-checked and verified in a systemd container.
 molecule: setup lab-artifacts
-	molecule test
+	@$(STAGE) "molecule default" molecule test
 
 # The NFS server role (NFS-Ganesha) with a listed client and an outsider.
 molecule-nfs: setup lab-artifacts
-	molecule test -s nfs_server
+	@$(STAGE) "molecule nfs_server" molecule test -s nfs_server
 
 # Phase 2: the split inventory on four containers and a host outside the stack.
 # The data volume stands in for the NFS mount; a stale one from an aborted run
@@ -93,7 +106,7 @@ molecule-nfs: setup lab-artifacts
 molecule-split: setup lab-artifacts
 	molecule destroy -s split
 	-docker volume rm -f ragops-split-data >/dev/null 2>&1
-	molecule test -s split
+	@$(STAGE) "molecule split" molecule test -s split
 	-docker volume rm -f ragops-split-data >/dev/null 2>&1
 
 bench: services
