@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Write each role's README.md from its meta/argument_specs.yml.
 
-    scripts/role_docs.py [--check] [ROLE ...]
+    .venv/bin/python scripts/role_docs.py [--check] [ROLE ...]
 
 For every role under roles/ (or the ones named), renders the entry points
 (short_description, description) and a table of their variables (name, type,
@@ -28,7 +27,7 @@ from pathlib import Path
 
 try:
     import yaml
-except ImportError:  # run as scripts/role_docs.py with a python3 that lacks PyYAML
+except ImportError:  # run by a python3 without PyYAML: use the project's virtualenv
     _venv_python = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
     if _venv_python.exists() and Path(sys.executable).resolve() != _venv_python.resolve():
         os.execv(str(_venv_python), [str(_venv_python), *sys.argv])  # noqa: S606
@@ -320,7 +319,7 @@ def main(argv=None):
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems and args.check:
-        print("run scripts/role_docs.py to regenerate the role READMEs", file=sys.stderr)
+        print("run .venv/bin/python scripts/role_docs.py to regenerate the role READMEs", file=sys.stderr)
     return 1 if problems else 0
 
 

@@ -40,7 +40,7 @@ def test_relative_links_resolve(page):
     for target in links(page):
         if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:
             continue
-        path, _, anchor = target.partition("#")
+        path, _hash, anchor = target.partition("#")
         file = (page.parent / path).resolve() if path else page
         if not file.exists():
             broken.append(f"{target}: no such file")
