@@ -54,7 +54,7 @@ image() {
   fi
   if ! docker image inspect "$HOST_IMAGE" >/dev/null 2>&1; then
     log "building $HOST_IMAGE"
-    docker build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$HOST_IMAGE" molecule/resources >/dev/null
+    docker build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$HOST_IMAGE" molecule/ragops_testkit >/dev/null
   fi
 }
 
@@ -106,7 +106,8 @@ up() {
   log "deploying phase 1 (playbooks/site.yml) into $LAB_HOST"
   ansible-playbook -i inventories/lab playbooks/site.yml
   ansible-playbook -i inventories/lab playbooks/tenants.yml
-  "$root/.venv/bin/python" scripts/lab_demo.py
+  # ragops_testkit (molecule/) and the tenant naming rule (collections/) for the demo client
+  PYTHONPATH="$root/molecule:$root/collections" "$root/.venv/bin/python" scripts/lab_demo.py
   cat <<INFO
 
 ragops lab is up (phase 1 in the container $LAB_HOST):

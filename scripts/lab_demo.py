@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import random
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
+
+from ragops_testkit.lab import call, vector
 
 DOCS = 20
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,20 +41,10 @@ def write_env(settings: dict) -> None:
     os.environ.update(values)
 
 
-def call(method: str, path: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(  # noqa: S310 - an https URL of the lab
-        os.environ["RAGOPS_API_URL"].rstrip("/") + path, method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"X-API-Key": os.environ["RAGOPS_API_KEY"], "Content-Type": "application/json"},
-    )
-    context = ssl.create_default_context(cafile=os.environ.get("RAGOPS_CA_FILE")) \
-        if os.environ.get("RAGOPS_CA_FILE") else ssl._create_unverified_context()  # noqa: S323 - the lab's self-signed certificate
-    with urllib.request.urlopen(request, timeout=30, context=context) as response:  # noqa: S310
-        return json.loads(response.read())
-
-
-def vector(rng: random.Random, dim: int) -> list[float]:
-    return [rng.uniform(-1, 1) for _dim in range(dim)]
+def api(method: str, path: str, body: dict | None = None) -> dict:
+    """A request to the lab's API (.lab/env); an HTTP error stops the demo."""
+    return call(method, os.environ["RAGOPS_API_URL"].rstrip("/") + path, body, key=os.environ["RAGOPS_API_KEY"],
+                timeout=30, cafile=os.environ.get("RAGOPS_CA_FILE"), check=True).json()
 
 
 def main() -> int:
@@ -68,14 +58,14 @@ def main() -> int:
         documents = [{"id": f"{bot['name']}-{i:03d}", "text": f"{bot['name']} handbook, section {i}",
                       "metadata": {"section": i, "bot": bot["name"]}, "embedding": vector(rng, dim)}
                      for i in range(DOCS)]
-        call("PUT", f"/v1/bots/{bot['id']}/documents", {"documents": documents})
+        api("PUT", f"/v1/bots/{bot['id']}/documents", {"documents": documents})
         probe = probe or (bot, documents[7])
     bot, document = probe
     # Searches are Bounded-consistent: fresh writes become visible within a few seconds.
     deadline = time.monotonic() + 30
     while True:
-        results = call("POST", f"/v1/bots/{bot['id']}/search",
-                       {"embedding": document["embedding"], "top_k": 3})["results"]
+        results = api("POST", f"/v1/bots/{bot['id']}/search",
+                      {"embedding": document["embedding"], "top_k": 3})["results"]
         if (results and results[0]["id"] == document["id"]) or time.monotonic() > deadline:
             break
         time.sleep(1)

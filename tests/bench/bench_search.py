@@ -1,10 +1,12 @@
 """Search latency and throughput through Nginx, next to a direct pymilvus search, from an API host.
 
 Runs ON the API host (Nginx on https://127.0.0.1; Milvus at --milvus), with the
-API's virtualenv, which has pymilvus; tests/bench/bench_search.sh runs it in
-the phase-1 and the phase-2 scenarios:
+API's virtualenv, which has pymilvus, and ragops_testkit/lab.py copied next to it
+(on PYTHONPATH); tests/bench/bench_search.sh does both in the phase-1 and the
+phase-2 scenarios:
 
-    docker exec -i ragops-molecule /opt/ragops/api/bin/python - --key KEY < tests/bench/bench_search.py
+    docker exec -i -e PYTHONPATH=/opt/ragops/bench ragops-molecule /opt/ragops/api/bin/python - \
+        < tests/bench/bench_search.py
 
 For each size it fills one bot's partitions through the API up to that many
 vectors, then sends the same number of searches, from the same number of
@@ -15,33 +17,23 @@ threads, (a) through Nginx to the API (HTTPS, API key, PostgreSQL join) and
 from __future__ import annotations
 
 import argparse
-import json
 import random
-import ssl
 import statistics
 import threading
 import time
-import urllib.request
 
 from pymilvus import MilvusClient
 
-CONTEXT = ssl._create_unverified_context()  # noqa: S323 - the lab's self-signed certificate
-
-
-def call(url: str, key: str, method: str, body: dict) -> dict:
-    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode(),
-                                     headers={"X-API-Key": key, "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60, context=CONTEXT) as response:
-        return json.loads(response.read())
+from ragops_testkit.lab import LAB_API_KEY, call, milvus_partition_name, vector
 
 
 def load(args, rng: random.Random, have: int, want: int) -> None:
     batch = 500
     for start in range(have, want, batch):
         documents = [{"id": f"bench-{i}", "text": f"benchmark document {i}", "metadata": {"i": i},
-                      "embedding": [rng.uniform(-1, 1) for _d in range(args.dim)]}
+                      "embedding": vector(rng, args.dim)}
                      for i in range(start, min(start + batch, want))]
-        call(f"{args.api}/v1/bots/{args.bot}/documents", args.key, "PUT", {"documents": documents})
+        call("PUT", f"{args.api}/v1/bots/{args.bot}/documents", {"documents": documents}, key=args.key, check=True)
 
 
 def run_load(worker, requests: int, threads: int) -> tuple[list[float], float]:
@@ -79,7 +71,7 @@ def summary(latencies: list[float], wall: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--key", required=True)
+    parser.add_argument("--key", default=LAB_API_KEY)
     parser.add_argument("--api", default="https://127.0.0.1")
     parser.add_argument("--milvus", default="http://127.0.0.1:19530")
     parser.add_argument("--bot", default="7c9e6679-7425-40de-944b-e07fc1f90ae7")
@@ -90,7 +82,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
     client = MilvusClient(uri=args.milvus, timeout=60)
-    partition = "bot_" + args.bot.replace("-", "")
+    partition = milvus_partition_name(args.bot)
     rng = random.Random(1)
     have = 0
     print(f"{'vectors':>8} {'path':<28} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
@@ -102,12 +94,11 @@ def main() -> int:
         client.flush(args.collection)
 
         def through_nginx(query_rng: random.Random) -> None:
-            vector = [query_rng.uniform(-1, 1) for _d in range(args.dim)]
-            call(f"{args.api}/v1/bots/{args.bot}/search", args.key, "POST", {"embedding": vector, "top_k": 5})
+            body = {"embedding": vector(query_rng, args.dim), "top_k": 5}
+            call("POST", f"{args.api}/v1/bots/{args.bot}/search", body, key=args.key, check=True)
 
         def direct(query_rng: random.Random) -> None:
-            vector = [query_rng.uniform(-1, 1) for _d in range(args.dim)]
-            client.search(args.collection, data=[vector], limit=5, partition_names=[partition],
+            client.search(args.collection, data=[vector(query_rng, args.dim)], limit=5, partition_names=[partition],
                           search_params={"params": {"ef": 64}}, output_fields=["id"])
 
         run_load(through_nginx, 50, 2)  # warm-up

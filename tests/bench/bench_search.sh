@@ -9,7 +9,11 @@ sizes=${BENCH_SIZES:-10000,100000}
 requests=${BENCH_REQUESTS:-2000}
 unlimited=(-e api_rate_limit_rps=0 -e nginx_rate_limit_enabled=false)
 bench() {  # container, milvus address
-  docker exec -i "$1" /opt/ragops/api/bin/python - --key lab-api-key-0001 --milvus "http://$2:19530" \
+  # The client helpers (the lab's API key, call, vector, the tenant rule) go along in ragops_testkit.
+  docker exec "$1" mkdir -p /opt/ragops/bench/ragops_testkit
+  docker cp molecule/ragops_testkit/__init__.py "$1":/opt/ragops/bench/ragops_testkit/
+  docker cp molecule/ragops_testkit/lab.py "$1":/opt/ragops/bench/ragops_testkit/
+  docker exec -i -e PYTHONPATH=/opt/ragops/bench "$1" /opt/ragops/api/bin/python - --milvus "http://$2:19530" \
     --sizes "$sizes" --requests "$requests" < tests/bench/bench_search.py
 }
 ./scripts/lab.sh image

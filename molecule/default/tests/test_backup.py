@@ -15,16 +15,16 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from ragops_testkit.lab import milvus_partition_name, postgres_partition_name, vector
+from ragops_testkit.verify import api
+
 ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "molecule" / "resources"))
-from verify import api
 
 DIM = 128
 BOTS = ("550e8400-e29b-41d4-a716-446655440000", "7c9e6679-7425-40de-944b-e07fc1f90ae7",
@@ -38,10 +38,6 @@ INVENTORY = os.environ.get("RAGOPS_TEST_INVENTORY") or os.environ.get("MOLECULE_
     or str(ROOT / "inventories" / "lab")
 HOST = os.environ.get("RAGOPS_TEST_HOST") or ("ragops-molecule" if os.environ.get("MOLECULE_INVENTORY_FILE")
                                               else "ragops-lab")
-
-
-def hexid(bot: str) -> str:
-    return bot.replace("-", "")
 
 
 def playbook(name: str, *extra: str) -> tuple[str, tuple[str, str, str]]:
@@ -69,10 +65,6 @@ def program(host, *args: str) -> dict:
     return json.loads(lines[-1])
 
 
-def vector(seed: int) -> list[float]:
-    return [(((seed + 3) * (i + 1) * 7919) % 1000) / 1000 - 0.5 for i in range(DIM)]
-
-
 def searches(host) -> dict:
     """Top 10 of three queries per bot, through Nginx: ids and rounded scores."""
     found = {}
@@ -80,7 +72,8 @@ def searches(host) -> dict:
         for seed in (1, 7, 20):
             deadline = time.monotonic() + 90
             while True:
-                status, body = api(host, "POST", f"/v1/bots/{bot}/search", {"embedding": vector(seed), "top_k": 10})
+                status, body = api(host, "POST", f"/v1/bots/{bot}/search",
+                                   {"embedding": vector(seed, DIM), "top_k": 10})
                 if status == 200 or time.monotonic() > deadline:
                     break
                 time.sleep(3)
@@ -98,7 +91,7 @@ def loaded(host):
     """Documents in every bot through the API, and what searches return before any backup."""
     for bot in BOTS:
         documents = [{"id": f"bk-{i}", "text": f"backup test {bot[:4]} {i}", "metadata": {"n": i, "bot": bot[:4]},
-                      "embedding": vector(i)} for i in range(DOCS)]
+                      "embedding": vector(i, DIM)} for i in range(DOCS)]
         status, body = api(host, "PUT", f"/v1/bots/{bot}/documents", {"documents": documents})
         assert status == 200, body
     deadline = time.monotonic() + 90
@@ -157,16 +150,17 @@ def destroy_for_real(host) -> None:
     """Real data loss: bot A's PostgreSQL partition dropped and its Milvus entities deleted, bot B's rows deleted
     and its Milvus partition dropped."""
     a, b, _c = BOTS
-    sql = f"DROP TABLE documents_{hexid(a)}; DELETE FROM documents WHERE bot_id = '{b}';"
+    milvus_a, milvus_b = milvus_partition_name(a), milvus_partition_name(b)
+    sql = f"DROP TABLE {postgres_partition_name(a)}; DELETE FROM documents WHERE bot_id = '{b}';"
     host.check_output("runuser -u postgres -- psql -X -q -d ragops -c %s", sql)
     tools(host, f"""
 from pymilvus import MilvusClient
 m = MilvusClient(uri="http://127.0.0.1:19530")
-m.release_partitions("chatty", ["bot_{hexid(b)}"])
-m.drop_partition("chatty", "bot_{hexid(b)}")
-ids = [r["id"] for r in m.query("chatty", filter='id != ""', output_fields=["id"], partition_names=["bot_{hexid(a)}"],
+m.release_partitions("chatty", ["{milvus_b}"])
+m.drop_partition("chatty", "{milvus_b}")
+ids = [r["id"] for r in m.query("chatty", filter='id != ""', output_fields=["id"], partition_names=["{milvus_a}"],
                                    consistency_level="Strong", limit=16000)]
-m.delete("chatty", ids=ids, partition_name="bot_{hexid(a)}")
+m.delete("chatty", ids=ids, partition_name="{milvus_a}")
 """)
 
 
@@ -257,11 +251,12 @@ def test_retention_removes_exactly_the_expected_backups(host):
 
 def test_status_shows_drift_made_on_purpose(host):
     only_pg, only_mv = str(uuid.uuid4()), str(uuid.uuid4())
+    table, partition = postgres_partition_name(only_pg), milvus_partition_name(only_mv)
     host.check_output("runuser -u postgres -- psql -X -q -d ragops -c %s",
-                      f"CREATE TABLE documents_{hexid(only_pg)} PARTITION OF documents FOR VALUES IN ('{only_pg}')")
+                      f"CREATE TABLE {table} PARTITION OF documents FOR VALUES IN ('{only_pg}')")
     tools(host, f"""
 from pymilvus import MilvusClient
-MilvusClient(uri="http://127.0.0.1:19530").create_partition("chatty", "bot_{hexid(only_mv)}")
+MilvusClient(uri="http://127.0.0.1:19530").create_partition("chatty", "{partition}")
 """)
     try:
         output, recap = playbook("status.yml")
@@ -273,12 +268,12 @@ MilvusClient(uri="http://127.0.0.1:19530").create_partition("chatty", "bot_{hexi
                          "instance :8001               200", "STORAGE /mnt/storage/rag-data"):
             assert expected in output, expected
     finally:
-        host.check_output("runuser -u postgres -- psql -X -q -d ragops -c %s", f"DROP TABLE documents_{hexid(only_pg)}")
+        host.check_output("runuser -u postgres -- psql -X -q -d ragops -c %s", f"DROP TABLE {table}")
         tools(host, f"""
 from pymilvus import MilvusClient
 m = MilvusClient(uri="http://127.0.0.1:19530")
-m.release_partitions("chatty", ["bot_{hexid(only_mv)}"])
-m.drop_partition("chatty", "bot_{hexid(only_mv)}")
+m.release_partitions("chatty", ["{partition}"])
+m.drop_partition("chatty", "{partition}")
 """)
     output, _recap = playbook("status.yml")
     assert "drift: none" in output, output[-3000:]

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "molecule" / "resources"))
-from verify import api, assert_search_isolates_bots, check_diff, prometheus_targets
+from ragops_testkit.verify import api, assert_search_isolates_bots, check_diff, prometheus_targets
 
 BOTS = ("550e8400-e29b-41d4-a716-446655440000", "7c9e6679-7425-40de-944b-e07fc1f90ae7")
 DIM = 128

@@ -1,6 +1,6 @@
 """The nfs_server role with NFS-Ganesha, checked from a listed client and from an outsider.
 
-The machines have no kernel NFS client: writes and reads go through tests/nfs41.py (a minimal
+The machines have no kernel NFS client: writes and reads go through molecule/ragops_testkit/nfs41.py (a minimal
 NFSv4.1 client) and libnfs-utils (NFSv3/NFSv4.0) run inside the client containers, as given uids.
 """
 
@@ -9,17 +9,16 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from ragops_testkit.verify import docker_host
+from ragops_testkit.verify import nfs41 as nfs41_from
+
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "molecule" / "resources"))
-from verify import docker_host
-from verify import nfs41 as nfs41_from
 
 SERVER, CLIENT, OUTSIDER = "ragops-nfs-server", "ragops-nfs-client", "ragops-nfs-outsider"
 EXPORT = "/export/rag-data"

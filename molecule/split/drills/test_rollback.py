@@ -10,13 +10,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "molecule" / "resources"))
-from migration import (
+from ragops_testkit.migration import (
     BOTS,
     SOURCE,
     SOURCE_ADDRESS,

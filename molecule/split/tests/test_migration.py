@@ -7,14 +7,10 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "molecule" / "resources"))
-from migration import BOTS, SOURCE, call, docker, expected_path, fingerprint, start_playbook, state
+from ragops_testkit.migration import BOTS, SOURCE, call, docker, expected_path, fingerprint, start_playbook, state
 
 testinfra_hosts = ["ragops-split-api"]
 

@@ -8,15 +8,14 @@ import json
 import os
 import re
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from ragops_testkit.verify import api, assert_search_isolates_bots, check_diff, docker_host, nfs41, prometheus_targets
+
 ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "molecule" / "resources"))
-from verify import api, assert_search_isolates_bots, check_diff, docker_host, nfs41, prometheus_targets
 
 # Only the API host as testinfra's own host: every test picks the hosts it needs itself.
 testinfra_hosts = ["ragops-split-api"]

@@ -3,6 +3,7 @@ bot in PostgreSQL, entities per bot in Milvus, and fixed searches through Nginx 
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -11,13 +12,10 @@ import time
 import uuid
 from pathlib import Path
 
-import requests
-import urllib3
-
-urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+from ragops_testkit import lab
+from ragops_testkit.lab import milvus_partition_name
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "lab-api-key-0001"
 # The scenario's two bots, plus those the benchmark asks for (as molecule/split/group_vars/all/90-molecule.yml).
 BOTS = ("550e8400-e29b-41d4-a716-446655440000", "7c9e6679-7425-40de-944b-e07fc1f90ae7") + tuple(
     str(uuid.uuid5(uuid.UUID("361E6D51-FAEC-444A-9079-341386DA8E2E"), f"bench-bot-{n}"))
@@ -36,14 +34,9 @@ def url(address: str, path: str) -> str:
     return f"https://{address}{path}"
 
 
-def call(method: str, address: str, path: str, body: dict | None = None, timeout: float = 60) -> requests.Response:
-    # The lab's self-signed certificate names the host, not its test-network address.
-    return requests.request(method, url(address, path), json=body, headers={"X-API-Key": KEY},
-                            verify=False, timeout=timeout)  # noqa: S501
-
-
-def vector(rng: random.Random) -> list[float]:
-    return [rng.uniform(-1, 1) for _dim in range(DIM)]
+def call(method: str, address: str, path: str, body: dict | None = None, timeout: float = 60) -> lab.Response:
+    """A request to the Nginx at ``address`` (test-network address) with the lab's API key."""
+    return lab.call(method, url(address, path), body, timeout=timeout)
 
 
 def load(address: str, documents: int, batch: int = 200, seed: int = 11) -> None:
@@ -52,7 +45,7 @@ def load(address: str, documents: int, batch: int = 200, seed: int = 11) -> None
     for bot in BOTS:
         for start in range(0, documents, batch):
             docs = [{"id": f"doc-{i}", "text": f"{bot[:8]} document {i}", "metadata": {"n": i, "bot": bot[:8]},
-                     "embedding": vector(rng)} for i in range(start, min(start + batch, documents))]
+                     "embedding": lab.vector(rng, DIM)} for i in range(start, min(start + batch, documents))]
             response = call("PUT", address, f"/v1/bots/{bot}/documents", {"documents": docs})
             assert response.status_code == 200, response.text
 
@@ -79,17 +72,18 @@ import json, sys
 from pymilvus import MilvusClient
 client = MilvusClient(uri=sys.argv[1], timeout=60)
 out = {}
-for bot in sys.argv[2:]:
+for bot, partition in json.loads(sys.argv[2]).items():
     rows = client.query("chatty", filter="", output_fields=["count(*)"], consistency_level="Strong",
-                        partition_names=["bot_" + bot.replace("-", "")])
+                        partition_names=[partition])
     out[bot] = rows[0]["count(*)"]
 print(json.dumps(out))
 """
 
 
 def milvus_entities(container: str, address: str) -> dict:
+    partitions = {bot: milvus_partition_name(bot) for bot in BOTS}
     return json.loads(docker(container, "/opt/ragops/tools/bin/python", "-c", MILVUS_COUNT,
-                             f"http://{address}:19530", *BOTS))
+                             f"http://{address}:19530", json.dumps(partitions)))
 
 
 def searches(address: str) -> dict:
@@ -99,7 +93,7 @@ def searches(address: str) -> dict:
     for bot in BOTS:
         found[bot] = []
         for _number in range(SEARCHES):
-            response = call("POST", address, f"/v1/bots/{bot}/search", {"embedding": vector(rng), "top_k": 10})
+            response = call("POST", address, f"/v1/bots/{bot}/search", {"embedding": lab.vector(rng, DIM), "top_k": 10})
             assert response.status_code == 200, response.text
             found[bot].append([[r["id"], round(r["score"], 4), r["text"]] for r in response.json()["results"]])
     return found
@@ -154,9 +148,9 @@ def wait_ready(address: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if requests.get(url(address, "/readyz"), verify=False, timeout=10).status_code == 200:  # noqa: S501
+            if lab.call("GET", url(address, "/readyz"), key=None, timeout=10).status_code == 200:
                 return
-        except requests.RequestException:
+        except (OSError, http.client.HTTPException):
             pass
         if time.monotonic() > deadline:
             raise AssertionError(f"https://{address}/readyz not ready within {timeout} s")

@@ -14,16 +14,17 @@ from pathlib import Path
 
 import testinfra
 
+from ragops_testkit.lab import LAB_API_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 RESOURCES = Path(__file__).resolve().parent
-KEY = "lab-api-key-0001"
 
 
 def docker_host(name: str):
     return testinfra.get_host(f"docker://{name}")
 
 
-def api(host, method: str, path: str, body: dict | None = None, key: str | None = KEY) -> tuple[int, dict]:
+def api(host, method: str, path: str, body: dict | None = None, key: str | None = LAB_API_KEY) -> tuple[int, dict]:
     """One request through Nginx on ``host`` (HTTPS on 127.0.0.1): status and JSON body."""
     command = ["curl", "-sk", "-o", "/tmp/body", "-w", "%{http_code}", "-X", method,
                "-H", "Content-Type: application/json", f"https://127.0.0.1{path}"]
