@@ -188,6 +188,8 @@ def role_vars(base: Path, backend_port: int, ports: dict[str, int], nginx: str, 
         "nginx_manage_service": False,
         "nginx_binary": nginx,
         "nginx_conf_dir": str(base / "conf"),
+        # Platform input (group_vars/all.yml), here beside the rest of the configuration.
+        "ragops_write_freeze_file": str(base / "conf" / "ragops-write-freeze.conf"),
         "nginx_log_dir": str(base / "log"),
         "nginx_pid_file": str(base / "nginx.pid"),
         "nginx_listen_addresses": ["127.0.0.1"],
