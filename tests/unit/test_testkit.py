@@ -71,8 +71,8 @@ def test_call_sends_json_with_the_lab_key_and_returns_any_status(server):
     frozen = lab.call("POST", server + "/frozen", {"x": 1}, key="other")
     assert frozen.status_code == 503 and frozen.headers.get("retry-after") == "120"
     assert frozen.json()["key"] == "other"
-    assert lab.call("GET", server + "/readyz", key=None).json() == {"key": None, "type": "application/json",
-                                                                     "body": None}
+    ready = lab.call("GET", server + "/readyz", key=None)
+    assert ready.json() == {"key": None, "type": "application/json", "body": None}
 
 
 def test_call_with_check_raises_on_an_http_error(server):
