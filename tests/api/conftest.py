@@ -55,7 +55,7 @@ def pg_dsn() -> Iterator[str]:
     with admin:
         admin.execute(f"CREATE DATABASE {name}")
     dsn = "host={host} port={port} user={user} password={password} dbname=".format(**PG) + name
-    ddl = (ROOT / "roles" / "postgres" / "files" / "documents.sql").read_text()
+    ddl = (ROOT / "schema" / "documents.sql").read_text()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(ddl)
         conn.execute(ddl)  # idempotent
