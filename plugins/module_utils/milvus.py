@@ -7,18 +7,112 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import importlib
+import importlib.machinery
 import json
 import re
+import sys
 import traceback
+import types
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.six.moves.urllib.parse import quote, urlsplit
 from ansible.module_utils.urls import open_url
 
+# ``import pymilvus`` imports pandas, about half a second of CPU in every module
+# run (a third of it), only for its ORM layer: DataFrame input and type hints, and a few pandas.api.types checks
+# used when inserting rows or inferring a field's type from data. No call these
+# modules make (collections, indexes, partitions, load state, query, search,
+# stats) goes there. So, while pymilvus is being imported, a stand-in answers
+# for pandas: its DataFrame is a class that matches real DataFrames whenever
+# pandas is loaded (nothing can be a DataFrame before), and its pandas.api.types
+# functions import the real pandas the first time one of them is called. The
+# stand-in leaves sys.modules as soon as pymilvus is imported, so any later
+# ``import pandas`` gets the real one. If pymilvus asks the stand-in for
+# anything else (another pymilvus release), everything pymilvus imported is
+# forgotten and it is imported again with the real pandas: slower, never wrong.
+PANDAS_STANDIN_NAMES = ("pandas", "pandas.api", "pandas.api.types")
+PANDAS_API_TYPES_USED = ("infer_dtype", "is_array_like", "is_float", "is_list_like", "is_scalar")
+
+
+def _is_standin(module):
+    return getattr(module, "__ragops_standin__", False)
+
+
+def _real_pandas(name):
+    """Import the real ``pandas`` (or ``pandas.api.types``), the stand-in out of the way."""
+    for standin in PANDAS_STANDIN_NAMES:
+        if _is_standin(sys.modules.get(standin)):
+            del sys.modules[standin]
+    return importlib.import_module(name)
+
+
+def _deferred_api_function(name):
+    def function(*args, **kwargs):
+        return getattr(_real_pandas("pandas.api.types"), name)(*args, **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    return function
+
+
+class _DataFrameType(type):
+    """``isinstance(x, DataFrame)``: true only for real DataFrames, and only pandas makes those."""
+
+    def __instancecheck__(cls, instance):
+        pandas = sys.modules.get("pandas")
+        return pandas is not None and not _is_standin(pandas) and isinstance(instance, pandas.DataFrame)
+
+    def __subclasscheck__(cls, subclass):
+        pandas = sys.modules.get("pandas")
+        return pandas is not None and not _is_standin(pandas) and issubclass(subclass, pandas.DataFrame)
+
+
+def _pandas_standins():
+    pandas, api, api_types = (types.ModuleType(name) for name in PANDAS_STANDIN_NAMES)
+    for module in (pandas, api, api_types):
+        module.__ragops_standin__ = True
+        module.__path__ = []
+        module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None, is_package=True)
+    pandas.DataFrame = _DataFrameType("DataFrame", (object,), {"__module__": "pandas"})
+    pandas.api, api.types = api, api_types
+    for name in PANDAS_API_TYPES_USED:
+        setattr(api_types, name, _deferred_api_function(name))
+    return dict(zip(PANDAS_STANDIN_NAMES, (pandas, api, api_types)))
+
+
+def _forget_pymilvus():
+    for name in [name for name in sys.modules if name == "pymilvus" or name.startswith("pymilvus.")]:
+        del sys.modules[name]
+
+
+def import_milvus_client():
+    """``pymilvus.MilvusClient``, imported without pandas when that is safe (see above)."""
+    if "pymilvus" in sys.modules or "pandas" in sys.modules:
+        from pymilvus import MilvusClient as client_class
+
+        return client_class
+    standins = _pandas_standins()
+    sys.modules.update(standins)
+    try:
+        from pymilvus import MilvusClient as client_class
+    except (ImportError, AttributeError) as exc:
+        if getattr(exc, "name", None) == "pymilvus":
+            raise  # not installed: the modules say so (ensure_pymilvus)
+        # pymilvus needs more of pandas than the stand-in offers: import it as published.
+        _forget_pymilvus()
+        _real_pandas("pandas")
+        from pymilvus import MilvusClient as client_class
+    finally:
+        for name, standin in standins.items():
+            if sys.modules.get(name) is standin:
+                del sys.modules[name]
+    return client_class
+
+
 PYMILVUS_IMPORT_ERROR = None
 try:
-    from pymilvus import MilvusClient
+    MilvusClient = import_milvus_client()
 except ImportError:
     MilvusClient = None
     PYMILVUS_IMPORT_ERROR = traceback.format_exc()
