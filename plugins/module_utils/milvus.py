@@ -21,36 +21,53 @@ from ansible.module_utils.six.moves.urllib.parse import quote, urlsplit
 from ansible.module_utils.urls import open_url
 
 # ``import pymilvus`` imports pandas, about half a second of CPU in every module
-# run (a third of it), only for its ORM layer: DataFrame input and type hints, and a few pandas.api.types checks
-# used when inserting rows or inferring a field's type from data. No call these
-# modules make (collections, indexes, partitions, load state, query, search,
-# stats) goes there. So, while pymilvus is being imported, a stand-in answers
-# for pandas: its DataFrame is a class that matches real DataFrames whenever
-# pandas is loaded (nothing can be a DataFrame before), and its pandas.api.types
-# functions import the real pandas the first time one of them is called. The
-# stand-in leaves sys.modules as soon as pymilvus is imported, so any later
-# ``import pandas`` gets the real one. If pymilvus asks the stand-in for
-# anything else (another pymilvus release), everything pymilvus imported is
-# forgotten and it is imported again with the real pandas: slower, never wrong.
+# run (a third of it), only for its ORM layer: DataFrame input and type hints,
+# and a few pandas.api.types checks used when inserting rows or inferring a
+# field's type from data. It imports requests (with urllib3 and
+# charset_normalizer, 0.1-0.2 s more) only to ask a global cluster endpoint for
+# its topology. No call these modules make (collections, indexes, partitions,
+# load state, query, search, stats) goes there. So, while pymilvus is being
+# imported, stand-ins answer for these libraries:
+# - requests: a module that imports the real requests the first time one of its
+#   attributes is read;
+# - pandas: a DataFrame class that matches real DataFrames whenever pandas is
+#   loaded (nothing can be a DataFrame before), and pandas.api.types functions
+#   that import the real pandas the first time one of them is called.
+# The stand-ins leave sys.modules as soon as pymilvus is imported, so a later
+# ``import pandas`` or ``import requests`` gets the real library. If pymilvus
+# asks a stand-in for anything else while it is imported (another pymilvus
+# release), everything pymilvus imported is forgotten and it is imported again
+# as published: slower, never wrong.
 PANDAS_STANDIN_NAMES = ("pandas", "pandas.api", "pandas.api.types")
 PANDAS_API_TYPES_USED = ("infer_dtype", "is_array_like", "is_float", "is_list_like", "is_scalar")
+DEFERRED_MODULES = ("requests",)
 
 
 def _is_standin(module):
     return getattr(module, "__ragops_standin__", False)
 
 
-def _real_pandas(name):
-    """Import the real ``pandas`` (or ``pandas.api.types``), the stand-in out of the way."""
-    for standin in PANDAS_STANDIN_NAMES:
-        if _is_standin(sys.modules.get(standin)):
-            del sys.modules[standin]
+def _real_module(name):
+    """Import the real module ``name``, stand-ins for it and its parents out of the way."""
+    parts = name.split(".")
+    for parent in (".".join(parts[:end]) for end in range(1, len(parts) + 1)):
+        if _is_standin(sys.modules.get(parent)):
+            del sys.modules[parent]
     return importlib.import_module(name)
+
+
+class _DeferredModule(types.ModuleType):
+    """A module whose real import waits until one of its attributes is read."""
+
+    __ragops_standin__ = True
+
+    def __getattr__(self, attribute):
+        return getattr(_real_module(self.__name__), attribute)
 
 
 def _deferred_api_function(name):
     def function(*args, **kwargs):
-        return getattr(_real_pandas("pandas.api.types"), name)(*args, **kwargs)
+        return getattr(_real_module("pandas.api.types"), name)(*args, **kwargs)
 
     function.__name__ = function.__qualname__ = name
     return function
@@ -68,17 +85,32 @@ class _DataFrameType(type):
         return pandas is not None and not _is_standin(pandas) and issubclass(subclass, pandas.DataFrame)
 
 
-def _pandas_standins():
-    pandas, api, api_types = (types.ModuleType(name) for name in PANDAS_STANDIN_NAMES)
+def _standin(name, module_type=types.ModuleType):
+    module = module_type(name)
+    module.__ragops_standin__ = True
+    module.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    return module
+
+
+def _standins():
+    """{name: stand-in} for the libraries pymilvus imports and these modules never use."""
+    standins = dict((name, _standin(name, _DeferredModule)) for name in DEFERRED_MODULES)
+    pandas, api, api_types = (_standin(name) for name in PANDAS_STANDIN_NAMES)
     for module in (pandas, api, api_types):
-        module.__ragops_standin__ = True
         module.__path__ = []
-        module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None, is_package=True)
     pandas.DataFrame = _DataFrameType("DataFrame", (object,), {"__module__": "pandas"})
     pandas.api, api.types = api, api_types
     for name in PANDAS_API_TYPES_USED:
         setattr(api_types, name, _deferred_api_function(name))
-    return dict(zip(PANDAS_STANDIN_NAMES, (pandas, api, api_types)))
+    standins.update(zip(PANDAS_STANDIN_NAMES, (pandas, api, api_types)))
+    return standins
+
+
+def _withdraw(standins):
+    """Take the stand-ins out of sys.modules (those a real import has not replaced already)."""
+    for name, standin in standins.items():
+        if sys.modules.get(name) is standin:
+            del sys.modules[name]
 
 
 def _forget_pymilvus():
@@ -87,26 +119,25 @@ def _forget_pymilvus():
 
 
 def import_milvus_client():
-    """``pymilvus.MilvusClient``, imported without pandas when that is safe (see above)."""
-    if "pymilvus" in sys.modules or "pandas" in sys.modules:
+    """``pymilvus.MilvusClient``, imported without pandas and requests when that is safe (see above)."""
+    if "pymilvus" in sys.modules:
         from pymilvus import MilvusClient as client_class
 
         return client_class
-    standins = _pandas_standins()
+    standins = dict((name, module) for name, module in _standins().items()
+                    if name.split(".")[0] not in sys.modules)
     sys.modules.update(standins)
     try:
         from pymilvus import MilvusClient as client_class
     except (ImportError, AttributeError) as exc:
         if getattr(exc, "name", None) == "pymilvus":
             raise  # not installed: the modules say so (ensure_pymilvus)
-        # pymilvus needs more of pandas than the stand-in offers: import it as published.
+        # pymilvus needs more of a library than its stand-in offers: import it as published.
         _forget_pymilvus()
-        _real_pandas("pandas")
+        _withdraw(standins)
         from pymilvus import MilvusClient as client_class
     finally:
-        for name, standin in standins.items():
-            if sys.modules.get(name) is standin:
-                del sys.modules[name]
+        _withdraw(standins)
     return client_class
 
 

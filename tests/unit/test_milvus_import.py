@@ -1,4 +1,4 @@
-"""module_utils/milvus.py imports pymilvus without pandas, and pymilvus still gets pandas when it needs it.
+"""module_utils/milvus.py imports pymilvus without pandas and requests, and pymilvus still gets them when it needs them.
 
 Each case runs in a fresh interpreter: what is imported is the point.
 """
@@ -30,12 +30,25 @@ from ansible_collections.ragops.stack.plugins.module_utils import milvus
 """
 
 
-def test_the_client_comes_without_pandas():
+def test_the_client_comes_without_pandas_and_requests():
     seen = fresh(IMPORT + """
+heavy = ("pandas", "requests", "urllib3", "charset_normalizer")
 print(json.dumps(dict(client=milvus.MilvusClient.__name__, error=milvus.PYMILVUS_IMPORT_ERROR,
-                      pandas=sorted(name for name in sys.modules if name.split(".")[0] == "pandas"))))
+                      loaded=sorted(name for name in sys.modules if name.split(".")[0] in heavy))))
 """)
-    assert seen == {"client": "MilvusClient", "error": None, "pandas": []}
+    assert seen == {"client": "MilvusClient", "error": None, "loaded": []}
+
+
+def test_requests_is_imported_at_its_first_use():
+    seen = fresh(IMPORT + """
+from pymilvus.client import global_topology
+error = global_topology.requests.exceptions.RequestException
+import requests
+print(json.dumps(dict(same=error is requests.exceptions.RequestException,
+                      get=global_topology.requests.get is requests.get,
+                      real=not hasattr(requests, "__ragops_standin__"))))
+""")
+    assert seen == {"same": True, "get": True, "real": True}
 
 
 def test_what_the_modules_build_offline_needs_no_pandas():
