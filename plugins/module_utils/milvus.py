@@ -20,14 +20,14 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.six.moves.urllib.parse import quote, urlsplit
 from ansible.module_utils.urls import open_url
 
-# ``import pymilvus`` imports pandas, about half a second of CPU in every module
-# run (a third of it), only for its ORM layer: DataFrame input and type hints,
-# and a few pandas.api.types checks used when inserting rows or inferring a
-# field's type from data. It imports requests (with urllib3 and
-# charset_normalizer, 0.1-0.2 s more) only to ask a global cluster endpoint for
-# its topology. No call these modules make (collections, indexes, partitions,
-# load state, query, search, stats) goes there. So, while pymilvus is being
-# imported, stand-ins answer for these libraries:
+# ``import pymilvus`` imports pandas (0.3-0.4 s of CPU in every module run)
+# only for its ORM layer: DataFrame input and type hints, and a few
+# pandas.api.types checks used when inserting rows or inferring a field's type
+# from data. It imports requests (with urllib3 and charset_normalizer, about
+# 0.1 s more) only to ask a global cluster endpoint for its topology. No call
+# these modules make (collections, indexes, partitions, load state, query,
+# search, stats) goes there. So, while pymilvus is being imported, stand-ins
+# answer for these libraries:
 # - requests: a module that imports the real requests the first time one of its
 #   attributes is read;
 # - pandas: a DataFrame class that matches real DataFrames whenever pandas is
