@@ -74,7 +74,11 @@ def status(tmp_path: Path, base: int, *flags: str) -> str:
     inventory = {"all": {"children": {"ragops": {"children": {
         "api": {"hosts": {"status-host": None}}, "monitoring": {"hosts": {"status-host": None}},
         "postgres": {"hosts": {}}}}}}}  # an empty tier group, and none for milvus: both are skipped
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "inventory" / "group_vars" / "all").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "inventory" / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    platform = tmp_path / "inventory" / "group_vars" / "all" / "00-platform.yml"  # as every inventory links it
+    if not platform.is_symlink():
+        platform.symlink_to(ROOT / "group_vars" / "all.yml")
     variables = dict(ansible_connection="local", ansible_python_interpreter=PYTHON, status_storage_path=str(storage),
                      status_api_venv=str(tmp_path / "api"), status_api_base_port=base, status_api_instances=2,
                      status_nginx_readyz_url="http://127.0.0.1:%d/readyz" % base, status_http_timeout=5)
@@ -88,7 +92,7 @@ def status(tmp_path: Path, base: int, *flags: str) -> str:
         """))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                PATH="%s:%s" % (bin_dir, os.environ["PATH"]))
-    run = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"),
+    run = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(tmp_path / "inventory"), str(tmp_path / "play.yml"),
                           "-e", "@%s" % (tmp_path / "vars.json"), *flags],
                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
