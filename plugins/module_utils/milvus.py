@@ -7,18 +7,143 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import importlib
+import importlib.machinery
 import json
 import re
+import sys
 import traceback
+import types
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.six.moves.urllib.parse import quote, urlsplit
 from ansible.module_utils.urls import open_url
 
+# ``import pymilvus`` imports pandas (0.3-0.4 s of CPU in every module run)
+# only for its ORM layer: DataFrame input and type hints, and a few
+# pandas.api.types checks used when inserting rows or inferring a field's type
+# from data. It imports requests (with urllib3 and charset_normalizer, about
+# 0.1 s more) only to ask a global cluster endpoint for its topology. No call
+# these modules make (collections, indexes, partitions, load state, query,
+# search, stats) goes there. So, while pymilvus is being imported, stand-ins
+# answer for these libraries:
+# - requests: a module that imports the real requests the first time one of its
+#   attributes is read;
+# - pandas: a DataFrame class that matches real DataFrames whenever pandas is
+#   loaded (nothing can be a DataFrame before), and pandas.api.types functions
+#   that import the real pandas the first time one of them is called.
+# The stand-ins leave sys.modules as soon as pymilvus is imported, so a later
+# ``import pandas`` or ``import requests`` gets the real library. If pymilvus
+# asks a stand-in for anything else while it is imported (another pymilvus
+# release), everything pymilvus imported is forgotten and it is imported again
+# as published: slower, never wrong.
+PANDAS_STANDIN_NAMES = ("pandas", "pandas.api", "pandas.api.types")
+PANDAS_API_TYPES_USED = ("infer_dtype", "is_array_like", "is_float", "is_list_like", "is_scalar")
+DEFERRED_MODULES = ("requests",)
+
+
+def _is_standin(module):
+    return getattr(module, "__ragops_standin__", False)
+
+
+def _real_module(name):
+    """Import the real module ``name``, stand-ins for it and its parents out of the way."""
+    parts = name.split(".")
+    for parent in (".".join(parts[:end]) for end in range(1, len(parts) + 1)):
+        if _is_standin(sys.modules.get(parent)):
+            del sys.modules[parent]
+    return importlib.import_module(name)
+
+
+class _DeferredModule(types.ModuleType):
+    """A module whose real import waits until one of its attributes is read."""
+
+    __ragops_standin__ = True
+
+    def __getattr__(self, attribute):
+        return getattr(_real_module(self.__name__), attribute)
+
+
+def _deferred_api_function(name):
+    def function(*args, **kwargs):
+        return getattr(_real_module("pandas.api.types"), name)(*args, **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    return function
+
+
+class _DataFrameType(type):
+    """``isinstance(x, DataFrame)``: true only for real DataFrames, and only pandas makes those."""
+
+    def __instancecheck__(cls, instance):
+        pandas = sys.modules.get("pandas")
+        return pandas is not None and not _is_standin(pandas) and isinstance(instance, pandas.DataFrame)
+
+    def __subclasscheck__(cls, subclass):
+        pandas = sys.modules.get("pandas")
+        return pandas is not None and not _is_standin(pandas) and issubclass(subclass, pandas.DataFrame)
+
+
+def _standin(name, module_type=types.ModuleType):
+    module = module_type(name)
+    module.__ragops_standin__ = True
+    module.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    return module
+
+
+def _standins():
+    """{name: stand-in} for the libraries pymilvus imports and these modules never use."""
+    standins = dict((name, _standin(name, _DeferredModule)) for name in DEFERRED_MODULES)
+    pandas, api, api_types = (_standin(name) for name in PANDAS_STANDIN_NAMES)
+    for module in (pandas, api, api_types):
+        module.__path__ = []
+    pandas.DataFrame = _DataFrameType("DataFrame", (object,), {"__module__": "pandas"})
+    pandas.api, api.types = api, api_types
+    for name in PANDAS_API_TYPES_USED:
+        setattr(api_types, name, _deferred_api_function(name))
+    standins.update(zip(PANDAS_STANDIN_NAMES, (pandas, api, api_types)))
+    return standins
+
+
+def _withdraw(standins):
+    """Take the stand-ins out of sys.modules (those a real import has not replaced already)."""
+    for name, standin in standins.items():
+        if sys.modules.get(name) is standin:
+            del sys.modules[name]
+
+
+def _forget_pymilvus():
+    for name in [name for name in sys.modules if name == "pymilvus" or name.startswith("pymilvus.")]:
+        del sys.modules[name]
+
+
+def import_milvus_client():
+    """``pymilvus.MilvusClient``, imported without pandas and requests when that is safe (see above)."""
+    if "pymilvus" in sys.modules:
+        from pymilvus import MilvusClient as client_class
+
+        return client_class
+    standins = dict((name, module) for name, module in _standins().items()
+                    if name.split(".")[0] not in sys.modules)
+    sys.modules.update(standins)
+    try:
+        from pymilvus import MilvusClient as client_class
+    except (ImportError, AttributeError) as exc:
+        if getattr(exc, "name", None) == "pymilvus":
+            raise  # not installed: the modules say so (ensure_pymilvus)
+        # pymilvus needs more of a library than its stand-in offers: import it as published.
+        _forget_pymilvus()
+        _withdraw(standins)
+        from pymilvus import MilvusClient as client_class
+    finally:
+        _withdraw(standins)
+    return client_class
+
+
 PYMILVUS_IMPORT_ERROR = None
 try:
-    from pymilvus import MilvusClient
+    MilvusClient = import_milvus_client()
 except ImportError:
     MilvusClient = None
     PYMILVUS_IMPORT_ERROR = traceback.format_exc()
