@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from ansible.errors import AnsibleLookupError
+
 import ragops_tools
+from ansible_collections.ragops.stack.plugins.lookup.collection_files import collection_files
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "tools" / "ragops_tools"
@@ -50,3 +54,14 @@ def test_the_command_line_keeps_its_commands():
     assert proc.stdout.startswith("usage: ragops-backup ")
     for command in COMMANDS:
         assert command in proc.stdout
+
+
+def test_the_common_role_finds_the_package_through_the_collection_files_lookup():
+    found = collection_files("tools/ragops_tools/*.py")
+    assert sorted(Path(p).name for p in found) == sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert all(Path(p).resolve().is_relative_to(ROOT.resolve()) for p in found)
+    for bad in ("../tools/*.py", "/etc/*", ""):
+        with pytest.raises(AnsibleLookupError, match="not a pattern relative"):
+            collection_files(bad)
+    with pytest.raises(AnsibleLookupError, match="no file of the collection"):
+        collection_files("tools/nothing/*.py")
