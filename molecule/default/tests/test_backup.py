@@ -243,8 +243,8 @@ def test_retention_removes_exactly_the_expected_backups(host):
     host.run_test("echo %s | base64 -d > %s/config.json", encoded, root)
     encoded = base64.b64encode(RETENTION_SETUP.encode()).decode()
     ids = json.loads(host.check_output("echo %s | base64 -d | python3 - %s/backups", encoded, root))
-    dry = json.loads(host.check_output("%s --config %s/config.json retention --dry-run", PROGRAM, root))
-    result = json.loads(host.check_output("%s --config %s/config.json retention", PROGRAM, root))
+    dry = json.loads(host.check_output(PROGRAM + " --config %s/config.json retention --dry-run", root))
+    result = json.loads(host.check_output(PROGRAM + " --config %s/config.json retention", root))
     good_daily = [i for n, i in enumerate(ids) if n != 40]
     expected = sorted(["daily/" + i for i in good_daily[:-7]] + ["daily/" + ids[40]]
                       + ["weekly/" + i for i in ids[::7][:-4]] + ["monthly/" + ids[0]])
