@@ -4,15 +4,15 @@
 """What the ragops.stack PostgreSQL modules share on top of community.postgresql.
 
 Connection options, connecting and the psycopg checks come from
-community.postgresql's module_utils; this file adds the partitioned-table
-options and the catalog queries about a LIST-partitioned parent.
+community.postgresql's module_utils; the catalog queries about a
+LIST-partitioned parent come from ``partition_catalog.py`` (no Ansible import,
+the backup program on the hosts uses them too); this file adds the
+partitioned-table options and the checks that fail the module.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
-
-import re
 
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.community.postgresql.plugins.module_utils.postgres import (
@@ -22,60 +22,18 @@ from ansible_collections.community.postgresql.plugins.module_utils.postgres impo
     postgres_common_argument_spec,
 )
 
+from ansible_collections.ragops.stack.plugins.module_utils.partition_catalog import (
+    COLUMN_QUERY,
+    STRATEGIES,
+    fetch_all,
+    find_parent,
+)
 from ansible_collections.ragops.stack.plugins.module_utils.tenant import (
     TenantError,
     check_postgres_name,
     postgres_partition_name,
     validate_tenants,
 )
-
-STRATEGIES = {"l": "LIST", "r": "RANGE", "h": "HASH"}
-
-PARENT_QUERY = """
-SELECT c.oid::bigint AS oid, c.relkind::text AS relkind, pt.partstrat::text AS strategy,
-       pt.partnatts AS key_columns, a.attname::text AS key_column,
-       format_type(a.atttypid, a.atttypmod) AS key_type,
-       d.relname::text AS default_partition
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
-LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0]
-LEFT JOIN pg_class d ON d.oid = pt.partdefid
-WHERE n.nspname = %(schema)s AND c.relname = %(table)s
-"""
-
-COLUMN_QUERY = """
-SELECT format_type(a.atttypid, a.atttypmod) AS type
-FROM pg_attribute a
-WHERE a.attrelid = %(oid)s AND a.attname = %(column)s AND a.attnum > 0 AND NOT a.attisdropped
-"""
-
-# Every table of the schema named like a tenant partition of this parent,
-# whether attached to it, to another parent or to none.
-RELATIONS_QUERY = """
-SELECT c.relname::text AS name, c.relkind::text AS relkind, i.inhparent::bigint AS parent,
-       pg_get_expr(c.relpartbound, c.oid) AS bound, COALESCE(i.inhdetachpending, false) AS detach_pending,
-       EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.conname = %(bound_check)s)
-         AS has_bound_check
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
-WHERE n.nspname = %(schema)s AND c.relname = ANY(%(names)s)
-"""
-
-PARTITIONS_QUERY = """
-SELECT c.relname::text AS name, pg_get_expr(c.relpartbound, c.oid) AS bound,
-       i.inhdetachpending AS detach_pending
-FROM pg_inherits i
-JOIN pg_class c ON c.oid = i.inhrelid
-WHERE i.inhparent = %(oid)s
-ORDER BY c.relname
-"""
-BOUND_VALUE = re.compile(r"'((?:[^']|'')*)'")
-
-# The constraint that proves a table holds one tenant only, so that ATTACH
-# PARTITION does not scan it; it is dropped once the table is attached.
-BOUND_CHECK = "ragops_tenant_bound"
 
 
 def partitioned_table_argument_spec():
@@ -128,11 +86,6 @@ def partition_names(module):
     return mapping
 
 
-def fetch_all(cursor, query, args=None):
-    cursor.execute(query, args)
-    return [dict(row) for row in cursor.fetchall()]
-
-
 def inspect_parent(module, cursor, required=True):
     """Describe the parent table; with ``required``, fail unless it is LIST-partitioned on the column.
 
@@ -141,13 +94,12 @@ def inspect_parent(module, cursor, required=True):
     params = module.params
     qualified = "%s.%s" % (params["schema"], params["table"])
     where = "in database %s" % endpoint(module)
-    rows = fetch_all(cursor, PARENT_QUERY, dict(schema=params["schema"], table=params["table"]))
-    if not rows:
+    parent = find_parent(cursor, params["schema"], params["table"])
+    if parent is None:
         if required:
             module.fail_json(msg="table %s does not exist %s; create it PARTITION BY LIST (%s) first"
                              % (qualified, where, params["column"]))
         return None
-    parent = rows[0]
     problem = None
     if parent["relkind"] != "p":
         problem = "is not partitioned (rule: PARTITION BY LIST (%s))" % params["column"]
@@ -167,32 +119,6 @@ def inspect_parent(module, cursor, required=True):
     parent["key_type"] = column[0]["type"] if column else parent["key_type"]
     parent["problem"] = None
     return parent
-
-
-def inspect_relations(cursor, schema, names):
-    """{name: relation facts} for the given candidate partition names."""
-    rows = fetch_all(cursor, RELATIONS_QUERY, dict(schema=schema, names=list(names), bound_check=BOUND_CHECK))
-    return dict((row["name"], row) for row in rows)
-
-
-def parent_partitions(cursor, parent_oid):
-    """Every partition of the parent: [{name, bound, values, detach_pending}]."""
-    rows = fetch_all(cursor, PARTITIONS_QUERY, dict(oid=parent_oid))
-    for row in rows:
-        bound = row["bound"] or ""
-        row["values"] = [] if bound == "DEFAULT" else [v.replace("''", "'") for v in BOUND_VALUE.findall(bound)]
-    return rows
-
-
-def server_version(conn):
-    """'15.18' from the connection."""
-    number = conn.info.server_version
-    return "%d.%d" % (number // 10000, number % 10000)
-
-
-def bound_clause(tenant):
-    """The partition bound of a tenant, as PostgreSQL prints it back."""
-    return "FOR VALUES IN ('%s')" % tenant
 
 
 def describe_error(exc):

@@ -203,18 +203,20 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ragops.stack.plugins.module_utils.postgres import (
+from ansible_collections.ragops.stack.plugins.module_utils.partition_catalog import (
     BOUND_CHECK,
     bound_clause,
+    inspect_relations,
+    parent_partitions,
+    server_version,
+)
+from ansible_collections.ragops.stack.plugins.module_utils.postgres import (
     connect,
     describe_error,
     endpoint,
     inspect_parent,
-    inspect_relations,
-    parent_partitions,
     partition_names,
     partitioned_table_argument_spec,
-    server_version,
 )
 
 PSYCOPG_IMPORT_ERROR = None

@@ -140,15 +140,19 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ragops.stack.plugins.module_utils.postgres import (
-    connect,
+from ansible_collections.ragops.stack.plugins.module_utils.partition_catalog import (
+    CHECKSUM_SQL,
+    COUNT_SQL,
     fetch_all,
-    inspect_parent,
     inspect_relations,
     parent_partitions,
+    server_version,
+)
+from ansible_collections.ragops.stack.plugins.module_utils.postgres import (
+    connect,
+    inspect_parent,
     partition_names,
     partitioned_table_argument_spec,
-    server_version,
 )
 from ansible_collections.ragops.stack.plugins.module_utils.tenant import (
     TenantError,
@@ -163,13 +167,6 @@ except ImportError:
     PSYCOPG_IMPORT_ERROR = traceback.format_exc()
 else:
     PSYCOPG_IMPORT_ERROR = None
-
-# Sum of the first 64 bits of each row's md5: order-independent, streams, and a
-# duplicated or changed row changes it.
-CHECKSUM_SQL = ("SELECT count(*) AS rows,"
-                " COALESCE(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0)::text AS checksum"
-                " FROM {} AS t")
-COUNT_SQL = "SELECT count(*) AS rows FROM {}"
 
 
 def main():

@@ -6,10 +6,10 @@ Runs inside the lab container (RAGOPS_LAB_HOST, default ragops-lab) with the too
 partitions and loads their rows (COPY) and vectors (insert) directly, then
 
 1. measures search latency through Nginx for a few seconds (baseline);
-2. runs one backup (ragops_backup.py backup) while two threads keep searching, and reports its time, its size and
+2. runs one backup (python -m ragops_tools backup) while two threads keep searching, and reports its time, its size and
    how many searches succeeded during it, with their latency;
 3. drops the bots' PostgreSQL and Milvus partitions (real loss), restores them from the backup
-   (ragops_backup.py restore --tenants ...) and reports the time and the verification.
+   (python -m ragops_tools restore --tenants ...) and reports the time and the verification.
 
 The bench bots, their partitions and the bench backup are removed at the end unless --keep.
 """
@@ -31,8 +31,8 @@ import psycopg
 from pymilvus import MilvusClient
 
 P = json.loads(sys.argv[1])
-PROGRAM, CONFIG = "/opt/ragops/backup/ragops_backup.py", "/etc/ragops/backup.json"
-TOOLS = sys.executable
+CONFIG = "/etc/ragops/backup.json"
+PROGRAM = [sys.executable, "-m", "ragops_tools"]  # ragops_tools_command
 bots = [str(uuid.uuid5(uuid.NAMESPACE_URL, "ragops-bench-backup-%d" % n)) for n in range(P["tenants"])]
 hexes = [b.replace("-", "") for b in bots]
 rng = random.Random(7)
@@ -127,7 +127,7 @@ class Searcher:
 
 def program(*args):
     t0 = time.monotonic()
-    proc = subprocess.run([TOOLS, PROGRAM, "--config", CONFIG, *args], capture_output=True, text=True)
+    proc = subprocess.run([*PROGRAM, "--config", CONFIG, *args], capture_output=True, text=True)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     return out, time.monotonic() - t0
 

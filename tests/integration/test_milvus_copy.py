@@ -1,23 +1,20 @@
-"""The copy strategy of a migration: ragops_backup.py copy-milvus against the real server.
+"""The copy strategy of a migration: ragops_tools copy-milvus against the real server.
 
 Two databases of the one test server stand in for the source and the target servers.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import uuid
 
 import pytest
 
+from ragops_tools.base import BackupError
+from ragops_tools.milvus import create_collection, describe
+from ragops_tools.milvus_copy import copy_milvus
 from tests.conftest import MILVUS_URI, new_tenants
 from tests.modrun import run_module
-from tests.roles.paths import ROOT
-
-SPEC = importlib.util.spec_from_file_location("ragops_backup", ROOT / "roles" / "backup" / "files" / "ragops_backup.py")
-rb = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(rb)
 
 
 @pytest.fixture
@@ -50,13 +47,13 @@ def test_copy_streams_every_partition_and_redoes_a_half_copy(milvus, collection,
                          "timeout": 60}}
     target = MilvusClient(uri=MILVUS_URI, db_name=target_db, timeout=60)
     # A half-done earlier copy: one partition already holds a stray entity.
-    rb.create_collection(target, rb.describe(milvus, collection))
+    create_collection(target, describe(milvus, collection))
     target.create_partition(collection, "bot_" + bots[0].replace("-", ""))
     target.load_collection(collection)
     target.insert(collection, [{"id": "stray", "bot_id": bots[0], "embedding": [0.0] * 8}],
                   partition_name="bot_" + bots[0].replace("-", ""))
 
-    result = rb.copy_milvus(config, MILVUS_URI)
+    result = copy_milvus(config, MILVUS_URI)
     assert {t: f["entities"] for t, f in result["tenants"].items()} == {bots[0]: 1200, bots[1]: 7, bots[2]: 0}
     assert "drop_partition(bot_%s)" % bots[0].replace("-", "") in result["executed"]
 
@@ -66,7 +63,7 @@ def test_copy_streams_every_partition_and_redoes_a_half_copy(milvus, collection,
     assert target_facts["tenants"] == source_facts["tenants"]
 
     # The same copy again gives the same data; one tenant alone leaves the others as they are.
-    again = rb.copy_milvus(config, MILVUS_URI, tenants=[bots[1]])
+    again = copy_milvus(config, MILVUS_URI, tenants=[bots[1]])
     assert list(again["tenants"]) == [bots[1]]
     assert run_module("milvus_info", uri=MILVUS_URI, db_name=target_db, collection=collection)["tenants"] == \
         {t: {k: v for k, v in f.items() if k != "search_ids"} for t, f in source_facts["tenants"].items()}
@@ -80,6 +77,6 @@ def test_copy_refuses_a_target_collection_of_another_shape(milvus, collection, t
     target = MilvusClient(uri=MILVUS_URI, db_name=target_db, timeout=60)
     target.create_collection(collection, dimension=4)
     config = {"milvus": {"uri": MILVUS_URI, "db_name": target_db, "collection": collection, "batch_size": 500}}
-    with pytest.raises(rb.BackupError, match="differs between the servers"):
-        rb.copy_milvus(config, MILVUS_URI)
+    with pytest.raises(BackupError, match="differs between the servers"):
+        copy_milvus(config, MILVUS_URI)
     target.close()

@@ -31,7 +31,7 @@ BOTS = ("550e8400-e29b-41d4-a716-446655440000", "7c9e6679-7425-40de-944b-e07fc1f
         "16fd2706-8baf-433b-82eb-8c7fada847da")
 DOCS = 30
 TOOLS = "/opt/ragops/tools/bin/python"
-PROGRAM = "/opt/ragops/backup/ragops_backup.py"
+PROGRAM = TOOLS + " -m ragops_tools"  # ragops_tools_command
 CONFIG = "/etc/ragops/backup.json"
 BACKUPS = "/mnt/storage/rag-data/backups"
 INVENTORY = os.environ.get("RAGOPS_TEST_INVENTORY") or os.environ.get("MOLECULE_INVENTORY_FILE") \
@@ -59,7 +59,7 @@ def tools(host, code: str) -> str:
 
 
 def program(host, *args: str) -> dict:
-    result = host.run("%s %s --config %s %s" % (TOOLS, PROGRAM, CONFIG, " ".join(args)))
+    result = host.run("%s --config %s %s" % (PROGRAM, CONFIG, " ".join(args)))
     lines = result.stdout.strip().splitlines()
     assert lines, result.stderr
     return json.loads(lines[-1])
@@ -237,8 +237,8 @@ def test_retention_removes_exactly_the_expected_backups(host):
     host.run_test("echo %s | base64 -d > %s/config.json", encoded, root)
     encoded = base64.b64encode(RETENTION_SETUP.encode()).decode()
     ids = json.loads(host.check_output("echo %s | base64 -d | python3 - %s/backups", encoded, root))
-    dry = json.loads(host.check_output("%s %s --config %s/config.json retention --dry-run", TOOLS, PROGRAM, root))
-    result = json.loads(host.check_output("%s %s --config %s/config.json retention", TOOLS, PROGRAM, root))
+    dry = json.loads(host.check_output(PROGRAM + " --config %s/config.json retention --dry-run", root))
+    result = json.loads(host.check_output(PROGRAM + " --config %s/config.json retention", root))
     good_daily = [i for n, i in enumerate(ids) if n != 40]
     expected = sorted(["daily/" + i for i in good_daily[:-7]] + ["daily/" + ids[40]]
                       + ["weekly/" + i for i in ids[::7][:-4]] + ["monthly/" + ids[0]])
