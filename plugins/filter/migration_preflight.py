@@ -32,6 +32,14 @@ def _dict(value):
     return value if isinstance(value, dict) else {}
 
 
+def _required(check, name, read_by):
+    """The facts of one method's checks; their absence is a defect of the play, not of the move."""
+    facts = check.get(name)
+    if not isinstance(facts, dict):
+        raise AnsibleFilterError("migration_problems: %s facts are missing (%s not read)" % (name, read_by))
+    return facts
+
+
 def _decoded(read):
     """The text of a slurp result, or '' when the file was not read."""
     content = _dict(read).get("content")
@@ -231,9 +239,7 @@ def _owner_problems(seen, record, host, nodename, target):
 def _postgres_rehome_problems(check, rules):
     if rules["postgres_method"] != "rehome":
         return []
-    target, rehome = rules["postgres_target"], check.get("postgres_rehome")
-    if not isinstance(rehome, dict):
-        raise AnsibleFilterError("migration_problems: postgres_rehome facts are missing (rehome_paths not read)")
+    target, rehome = rules["postgres_target"], _required(check, "postgres_rehome", "rehome_paths")
     directory = rehome["source_dir"]
     problems = []
     if not rehome.get("isdir"):
@@ -289,9 +295,7 @@ def _milvus_rehome_problems(check, rules):
 def _milvus_copy_problems(check, rules):
     if rules["milvus_method"] != "copy":
         return []
-    target, copy = rules["milvus_target"], check.get("milvus_copy")
-    if not isinstance(copy, dict):
-        raise AnsibleFilterError("migration_problems: milvus_copy facts are missing (source_milvus_size not read)")
+    target, copy = rules["milvus_target"], _required(check, "milvus_copy", "source_milvus_size")
     problems = []
     if check.get("milvus_target_state") != "active":
         problems.append("%s (Milvus target): a copy needs Milvus running on the target (it is %s)."
