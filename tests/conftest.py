@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import urllib.request
 import uuid
@@ -70,6 +71,12 @@ def pg_schema(pg):
 
     with psycopg.connect(pg_dsn(), autocommit=True) as conn:  # pg may be gone after a server restart
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def milvus_service(*args: str) -> None:
+    """Run tests/services/milvus_server.py (start, stop, restart [--env KEY=VALUE]) and wait for it."""
+    subprocess.run([sys.executable, str(ROOT / "tests" / "services" / "milvus_server.py"), *args],
+                   check=True, capture_output=True, timeout=240)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,19 @@ ROOT = Path(__file__).resolve().parents[2]
 RESOURCES = Path(__file__).resolve().parent
 
 
+# ragops_tools_command on a host of the stack, and the backup program's configuration.
+TOOLS_COMMAND = "/opt/ragops/tools/bin/python -m ragops_tools"
+TOOLS_CONFIG = "/etc/ragops/backup.json"
+
+
+def tools_program(host, *args: str) -> dict:
+    """Run one ragops_tools command on the host; its JSON answer."""
+    result = host.run("%s --config %s %s" % (TOOLS_COMMAND, TOOLS_CONFIG, " ".join(args)))
+    lines = result.stdout.strip().splitlines()
+    assert lines, result.stderr
+    return json.loads(lines[-1])
+
+
 def docker_host(name: str):
     return testinfra.get_host(f"docker://{name}")
 

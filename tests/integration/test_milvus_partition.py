@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import MILVUS_URI, ROOT, new_tenants
+from tests.conftest import MILVUS_URI, milvus_service, new_tenants
 from tests.modrun import run_module
 
 
@@ -113,11 +110,6 @@ def test_max_partitions_option_is_enforced_with_default_counted(milvus, tenant_c
     assert "would have 6 partitions (3 now, _default included, + 3 new) but the server allows 5" in over["msg"]
     assert over["partition_limit_source"] == "option" and len(milvus.list_partitions(tenant_collection)) == 3
     assert run(tenant_collection, tenants=new_tenants(2), max_partitions=5)["changed"] is True
-
-
-def milvus_service(*args: str) -> None:
-    subprocess.run([sys.executable, str(ROOT / "tests" / "services" / "milvus_server.py"), *args],
-                   check=True, capture_output=True, timeout=240)
 
 
 @pytest.mark.restart

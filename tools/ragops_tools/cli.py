@@ -3,7 +3,8 @@
 """ragops-backup: backups, retention, restores and the backup metrics of ragops.stack.
 
 The command line of ragops_tools (``python -m ragops_tools --config FILE COMMAND``): backup, restore, verify,
-retention, list, live and copy-milvus, each answering one JSON line on stdout; exit 0, 1 on an error, 3 for a
+retention, list, live and copy-milvus, and milvus-flush / milvus-ready for the Milvus unit (no configuration file),
+each answering one JSON line on stdout; exit 0, 1 on an error, 3 for a
 refused restore (live data, no --force), 4 for a restore that does not match its manifest. ``_pg ACTION`` is the
 PostgreSQL helper that the package runs as the postgres OS user.
 """
@@ -23,6 +24,7 @@ from ragops_tools.checksums import verify_files
 from ragops_tools.manifest import apply_retention, find_backup, last_success, scan
 from ragops_tools.milvus import milvus_live
 from ragops_tools.milvus_copy import copy_milvus
+from ragops_tools.milvus_service import MilvusException, flush, wait_ready
 from ragops_tools.pg_helper import pg_helper_main
 from ragops_tools.postgres import helper_call
 from ragops_tools.restore import cmd_restore
@@ -85,6 +87,20 @@ def cmd_live(config: dict, args) -> dict:
     return result
 
 
+def service_command(args) -> int:
+    """milvus-flush and milvus-ready: no configuration file, the unit passes what they need."""
+    try:
+        if args.command == "milvus-flush":
+            result = flush(args.uri, args.timeout)
+        else:
+            result = wait_ready(args.uri, args.health_url, args.timeout)
+    except (TimeoutError, MilvusException) as exc:
+        print(json.dumps(dict(failed=True, msg=str(exc))))
+        return 1
+    print(json.dumps(dict(failed=False, **result)))
+    return 0
+
+
 def main(argv=None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -109,6 +125,12 @@ def main(argv=None) -> int:
     retention.add_argument("--dry-run", action="store_true")
     sub.add_parser("list", help="backups and the last good one per tier")
     sub.add_parser("live", help="per-tenant counts and checksums of the live data")
+    milvus_flush = sub.add_parser("milvus-flush", help="flush every loaded collection (before a planned stop)")
+    milvus_ready = sub.add_parser("milvus-ready", help="wait until it serves (after a start)")
+    milvus_ready.add_argument("--health-url", required=True)
+    for command, seconds in ((milvus_flush, 30), (milvus_ready, 600)):
+        command.add_argument("--uri", required=True)
+        command.add_argument("--timeout", type=float, default=seconds)
     copy = sub.add_parser("copy-milvus", help="stream the collection from another Milvus into this host's")
     copy.add_argument("--source-uri", required=True)
     copy.add_argument("--source-db", default="default")
@@ -119,6 +141,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     # pymilvus warns on every iterator against a 2.3 server (no server-side MVCC timestamp); stderr stays for errors.
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
+    if args.command.startswith("milvus-"):
+        return service_command(args)
     config = load_config(args.config)
     commands = dict(backup=cmd_backup, restore=cmd_restore, verify=cmd_verify, retention=cmd_retention,
                     list=cmd_list, live=cmd_live, **{"copy-milvus": cmd_copy_milvus})

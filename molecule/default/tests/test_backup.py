@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from ragops_testkit.lab import milvus_partition_name, postgres_partition_name, vector
-from ragops_testkit.verify import api
+from ragops_testkit.verify import TOOLS_COMMAND, TOOLS_CONFIG, api
+from ragops_testkit.verify import tools_program as program
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -31,8 +32,6 @@ BOTS = ("550e8400-e29b-41d4-a716-446655440000", "7c9e6679-7425-40de-944b-e07fc1f
         "16fd2706-8baf-433b-82eb-8c7fada847da")
 DOCS = 30
 TOOLS = "/opt/ragops/tools/bin/python"
-PROGRAM = TOOLS + " -m ragops_tools"  # ragops_tools_command
-CONFIG = "/etc/ragops/backup.json"
 BACKUPS = "/mnt/storage/rag-data/backups"
 INVENTORY = os.environ.get("RAGOPS_TEST_INVENTORY") or os.environ.get("MOLECULE_INVENTORY_FILE") \
     or str(ROOT / "inventories" / "lab")
@@ -56,13 +55,6 @@ def tools(host, code: str) -> str:
     """Run Python with the tools virtualenv (psycopg, pymilvus) on the host."""
     encoded = base64.b64encode(code.encode()).decode()
     return host.check_output("echo %s | base64 -d | %s -", encoded, TOOLS)
-
-
-def program(host, *args: str) -> dict:
-    result = host.run("%s --config %s %s" % (PROGRAM, CONFIG, " ".join(args)))
-    lines = result.stdout.strip().splitlines()
-    assert lines, result.stderr
-    return json.loads(lines[-1])
 
 
 def searches(host) -> dict:
@@ -230,15 +222,15 @@ print(json.dumps(ids))
 def test_retention_removes_exactly_the_expected_backups(host):
     root = "/tmp/ragops-retention-test"
     host.run_test("rm -rf %s && mkdir -p %s", root, root)
-    config = json.loads(host.check_output("cat %s", CONFIG))
+    config = json.loads(host.check_output("cat %s", TOOLS_CONFIG))
     config.update(root=root + "/backups", keep={"daily": 7, "weekly": 4, "monthly": 1}, failed_keep_hours=24,
                   textfile_dir="")
     encoded = base64.b64encode(json.dumps(config).encode()).decode()
     host.run_test("echo %s | base64 -d > %s/config.json", encoded, root)
     encoded = base64.b64encode(RETENTION_SETUP.encode()).decode()
     ids = json.loads(host.check_output("echo %s | base64 -d | python3 - %s/backups", encoded, root))
-    dry = json.loads(host.check_output(PROGRAM + " --config %s/config.json retention --dry-run", root))
-    result = json.loads(host.check_output(PROGRAM + " --config %s/config.json retention", root))
+    dry = json.loads(host.check_output(TOOLS_COMMAND + " --config %s/config.json retention --dry-run", root))
+    result = json.loads(host.check_output(TOOLS_COMMAND + " --config %s/config.json retention", root))
     good_daily = [i for n, i in enumerate(ids) if n != 40]
     expected = sorted(["daily/" + i for i in good_daily[:-7]] + ["daily/" + ids[40]]
                       + ["weekly/" + i for i in ids[::7][:-4]] + ["monthly/" + ids[0]])
@@ -283,3 +275,18 @@ def test_backup_and_status_change_nothing_in_check_mode():
     for name in ("backup.yml", "status.yml"):
         output, recap = playbook(name, "--check", "--diff")
         assert recap == ("0", "0", "0"), output[-4000:]
+
+
+@pytest.mark.parametrize("state", ["running", "copying"])
+def test_writes_around_the_api_are_refused_while_a_move_is_under_way(host, state):
+    state_file = "/var/lib/ragops/migration.json"
+    assert not host.file(state_file).exists
+    host.run_test("mkdir -p /var/lib/ragops && echo '{\"state\": \"%s\"}' > %s", state, state_file)
+    try:
+        for name in ("tenants.yml", "backup.yml", "restore.yml"):
+            output, recap = playbook(name)
+            assert recap == ("0", "0", "1"), output[-3000:]
+            message = re.sub(r"\s+", " ", output)
+            assert f'a move is under way ({state_file} says "{state}")' in message, output[-3000:]
+    finally:
+        host.run_test("rm -f %s", state_file)
