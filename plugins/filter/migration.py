@@ -28,6 +28,11 @@ def migration_differences(frozen, postgres_target, postgres_source_now, milvus_t
     pg_now = _tenants(postgres_source_now, "source postgres now")
     mv_target = _tenants(milvus_target, "target milvus")
     differences = []
+    # Equal rows and no checksum on either side would compare None with None: a checksum must have been taken.
+    for side, facts in (("at the freeze", pg_frozen), ("on the target", pg_target), ("on the source now", pg_now)):
+        for tenant in sorted(t for t, f in facts.items() if f.get("exists", True) and f.get("checksum") is None):
+            differences.append("tenant %s: no PostgreSQL checksum was taken %s (postgres_partition_info needs "
+                               "checksum: true)" % (tenant, side))
     for tenant in sorted(set(pg_frozen) | set(pg_now)):
         was, now = pg_frozen.get(tenant, {}), pg_now.get(tenant, {})
         if (was.get("rows"), was.get("checksum")) != (now.get("rows"), now.get("checksum")):

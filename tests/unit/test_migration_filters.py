@@ -36,6 +36,14 @@ def test_a_write_behind_the_freeze_is_named_with_both_values():
                      "freeze; 4 rows, checksum 999 now)"]
 
 
+def test_counts_without_checksums_are_not_proof():
+    counted = pg(a=(10, None), b=(3, None))
+    found = migration_differences(dict(FROZEN, postgres=counted), counted, counted, FROZEN["milvus"])
+    assert "tenant a: no PostgreSQL checksum was taken at the freeze (postgres_partition_info needs checksum: true)" \
+        in found
+    assert sum("no PostgreSQL checksum" in line for line in found) == 6, found
+
+
 def test_every_target_difference_is_reported():
     target_pg = pg(a=(10, "112"))
     target_mv = mv(a=(9, [[1, 2], [4, 3]]), b=(3, [[7]]))
