@@ -17,7 +17,7 @@ ROWS = 500
 def fill(milvus, name: str, load: bool) -> None:
     milvus.create_collection(name, dimension=8, consistency_level="Strong")
     rng = random.Random(name)
-    milvus.insert(name, [{"id": i, "vector": [rng.random() for _ in range(8)]} for i in range(ROWS)])
+    milvus.insert(name, [{"id": i, "vector": [rng.random() for _dim in range(8)]} for i in range(ROWS)])
     if not load:
         milvus.release_collection(name)
 

@@ -21,6 +21,8 @@ except ImportError:  # pragma: no cover
     MilvusClient = None
     MilvusException = Exception
 
+__all__ = ["MilvusException", "flush", "wait_ready"]
+
 LOADED, LOADING = "Loaded", "Loading"
 
 
