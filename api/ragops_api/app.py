@@ -2,6 +2,7 @@
 
 
 import logging
+import math
 import re
 import time
 import uuid
@@ -11,6 +12,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
@@ -70,6 +73,23 @@ class AccessLog:
                 "status": status, "duration_ms": round(duration * 1000, 3),
                 "client": (scope.get("client") or ("-",))[0],
             })
+
+
+def _encodable(value: object) -> object:
+    """``value`` with NaN and the infinities as text: JSON has no word for them, and a 422 must still be sent."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _encodable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_encodable(item) for item in value]
+    return value
+
+
+async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 answer, also for bodies holding non-finite numbers (its own handler fails on them: a 500)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": _encodable(jsonable_encoder(errors))}, status_code=422)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -165,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"detail": str(exc)}, status_code=status)
         return handler
 
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(UnknownBot, error(404))
     app.add_exception_handler(IdConflict, error(409))
     app.add_exception_handler(InvalidDocuments, error(422))

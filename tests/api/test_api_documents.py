@@ -114,6 +114,21 @@ def test_wrong_dimension_is_422_naming_the_expected_one(api, new_bot):
     assert response.json()["detail"] == f"documents[1].embedding has 3 values, expected {DIM}"
 
 
+@pytest.mark.parametrize("word", ["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_embedding_value_is_422_naming_it(api, new_bot, word):
+    bot = new_bot()
+    values = ", ".join(["0.5"] * 3 + [word] + ["0.0"] * (DIM - 4))
+    for send, path, body, where in (
+        (api.post, f"/v1/bots/{bot}/search", f'{{"embedding": [{values}]}}', ["body", "embedding", 3]),
+        (api.put, f"/v1/bots/{bot}/documents", f'{{"documents": [{{"id": "d", "embedding": [{values}]}}]}}',
+         ["body", "documents", 0, "embedding", 3]),
+    ):
+        response = send(path, content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, response.text
+        error = response.json()["detail"][0]
+        assert error["loc"] == where and "finite" in error["msg"], error
+
+
 @pytest.mark.parametrize(("top_k", "status"), [(0, 422), (1, 200), (100, 200), (101, 422), (-1, 422)])
 def test_top_k_bounds(api, new_bot, top_k, status):
     assert search(api, new_bot(), vector(1.0), top_k=top_k).status_code == status

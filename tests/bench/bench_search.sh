@@ -1,46 +1,53 @@
 #!/usr/bin/env bash
-# Search through Nginx vs direct pymilvus, phase 1 (one host) and phase 2 (the
-# databases on other hosts), in one run on this machine. Both scenarios are
-# converged with the rate limits off: the benchmark measures the stack, not
-# the limiter. Sizes: BENCH_SIZES (default 10000,100000 vectors in one bot).
+# Search through Nginx next to Milvus' own search on the phase-1 lab host (scripts/lab.sh up), in one run:
+# tests/bench/bench_search.py does the measuring on that host with wrk and hey (installed there from Debian).
+# The rate limiters are off while it runs: it converges the lab without them, and with them again at the end.
+#   BENCH_SIZES        vectors in one bot at dimension 128 (default 10000,100000)
+#   BENCH_WIDE_SIZES   vectors at dimension 768, in a collection of their own (default 100000; empty: skip)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+root=$PWD
 sizes=${BENCH_SIZES:-10000,100000}
-requests=${BENCH_REQUESTS:-2000}
+wide_sizes=${BENCH_WIDE_SIZES-100000}
+host=ragops-lab
+export ANSIBLE_CONFIG=$root/ansible.cfg PATH=$root/.venv/bin:$PATH
 unlimited=(-e api_rate_limit_rps=0 -e nginx_rate_limit_enabled=false)
-bench() {  # container, milvus address
-  # The client helpers (the lab's API key, call, vector, the tenant rule) go along in ragops_testkit.
-  docker exec "$1" mkdir -p /opt/ragops/bench/ragops_testkit
-  docker cp molecule/ragops_testkit/__init__.py "$1":/opt/ragops/bench/ragops_testkit/
-  docker cp molecule/ragops_testkit/lab.py "$1":/opt/ragops/bench/ragops_testkit/
-  docker exec -i -e PYTHONPATH=/opt/ragops/bench "$1" /opt/ragops/api/bin/python - --milvus "http://$2:19530" \
-    --sizes "$sizes" --requests "$requests" < tests/bench/bench_search.py
+
+converge() {
+  local playbook
+  for playbook in site tenants; do
+    if ! ansible-playbook -i inventories/lab "playbooks/$playbook.yml" "$@" >"$root/.cache/bench/converge.log" 2>&1
+    then
+      tail -40 "$root/.cache/bench/converge.log"
+      return 1
+    fi
+  done
 }
-./scripts/lab.sh image
-./scripts/lab.sh wheel
-# From scratch: a scenario whose state says "created" would skip create.
-molecule destroy >/dev/null
-molecule destroy -s split >/dev/null
-docker volume rm -f ragops-split-data >/dev/null 2>&1 || true
+measure() {
+  docker exec -i -e PYTHONPATH=/opt/ragops/bench "$host" /opt/ragops/api/bin/python - "$@" \
+    < tests/bench/bench_search.py
+}
+restore() {
+  echo "converging the lab with its rate limiters again"
+  converge
+  docker exec "$host" /opt/ragops/tools/bin/python -c \
+    "from pymilvus import MilvusClient; c = MilvusClient(uri='http://127.0.0.1:19530'); \
+c.has_collection('bench768') and c.drop_collection('bench768')"
+}
+
 mkdir -p .cache/bench
-converge() {  # scenario, log name: converge, then again (the no-op re-run), timed
-  local started=$SECONDS
-  molecule converge -s "$1" -- "${unlimited[@]}" >".cache/bench/$2-1.log" 2>&1 || { tail -40 ".cache/bench/$2-1.log"; return 1; }
-  local fresh=$((SECONDS - started))
-  started=$SECONDS
-  molecule converge -s "$1" -- "${unlimited[@]}" >".cache/bench/$2-2.log" 2>&1 || { tail -40 ".cache/bench/$2-2.log"; return 1; }
-  echo "$2: fresh converge ${fresh} s, no-op re-run $((SECONDS - started)) s" \
-    "($(grep -Eo 'changed=[0-9]+' ".cache/bench/$2-2.log" | sort -u | tr '\n' ' '))" >".cache/bench/$2.times"
-}
-echo "converging both scenarios at once (logs: .cache/bench/)"
-converge default phase1 & default_job=$!
-converge split phase2 & split_job=$!
-wait "$default_job"
-wait "$split_job"
-phase1=$(bench ragops-molecule 127.0.0.1)
-phase2=$(bench ragops-split-api 172.31.240.12)
-printf '\nphase 1: every tier on one host\n%s\n\nphase 2: API host -> Milvus and PostgreSQL hosts\n%s\n\n' "$phase1" "$phase2"
-cat .cache/bench/phase1.times .cache/bench/phase2.times
-molecule destroy >/dev/null
-molecule destroy -s split >/dev/null
-docker volume rm -f ragops-split-data >/dev/null 2>&1 || true
+./scripts/lab.sh up >.cache/bench/lab-up.log 2>&1 || { tail -40 .cache/bench/lab-up.log; exit 1; }
+docker exec "$host" bash -c 'command -v wrk >/dev/null && command -v hey >/dev/null || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey >/dev/null; }'
+# The client helpers (the lab's API key, call, vector, the tenant rule) go along in ragops_testkit.
+docker exec "$host" mkdir -p /opt/ragops/bench/ragops_testkit
+docker cp molecule/ragops_testkit/__init__.py "$host":/opt/ragops/bench/ragops_testkit/
+docker cp molecule/ragops_testkit/lab.py "$host":/opt/ragops/bench/ragops_testkit/
+trap restore EXIT
+echo "converging the lab without rate limiters (logs: .cache/bench/)"
+converge "${unlimited[@]}"
+measure --sizes "$sizes" --dim 128
+if [ -n "$wide_sizes" ]; then
+  converge "${unlimited[@]}" -e ragops_dim=768 -e ragops_collection=bench768
+  measure --sizes "$wide_sizes" --dim 768 --collection bench768
+fi
