@@ -3,7 +3,7 @@
 #   make down    remove the lab
 #   make test    set up everything (venv, PostgreSQL 15, Milvus, tools) and run every gate
 #   make bench   tenant provisioning benchmark (1,000 tenants)
-#   make bench-search  search latency/throughput through Nginx vs direct pymilvus
+#   make bench-search  search through Nginx next to Milvus' own search (wrk, hey, on the lab host)
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -112,8 +112,8 @@ molecule-split: setup lab-artifacts
 bench: services
 	$(PY) tests/bench/bench_tenants.py
 
-# Search latency and req/s through Nginx next to direct pymilvus, phase 1 and
-# phase 2 in one run (converges both molecule scenarios with the limiters off).
+# Search through Nginx, one API instance, Milvus' RESTful search and pymilvus, the
+# same query, on the phase-1 lab host (converged with the limiters off, then on again).
 bench-search: setup
 	./tests/bench/bench_search.sh
 

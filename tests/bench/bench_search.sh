@@ -24,7 +24,7 @@ converge() {
   done
 }
 measure() {
-  docker exec -i -e PYTHONPATH=/opt/ragops/bench "$host" /opt/ragops/api/bin/python - "$@" \
+  docker exec -i -e PYTHONPATH=/opt/ragops/bench "$host" /opt/ragops/api/bin/python -u - "$@" \
     < tests/bench/bench_search.py
 }
 restore() {
