@@ -19,12 +19,22 @@ except ImportError:  # pragma: no cover
     DataType = MilvusClient = None
 
 
+def open_client(uri: str, timeout: float, token: str = "", db_name: str = "default"):
+    kwargs = dict(uri=uri, db_name=db_name or "default", timeout=timeout)
+    if token:
+        kwargs["token"] = token
+    return MilvusClient(**kwargs)
+
+
 def milvus_client(config: dict):
     mv = config["milvus"]
-    kwargs = dict(uri=mv["uri"], db_name=mv.get("db_name") or "default", timeout=mv.get("timeout", 120))
-    if mv.get("token"):
-        kwargs["token"] = mv["token"]
-    return MilvusClient(**kwargs)
+    return open_client(mv["uri"], mv.get("timeout", 120), mv.get("token") or "", mv.get("db_name") or "default")
+
+
+def load_state(client, name: str) -> str:
+    """Loaded, Loading or NotLoad (pymilvus answers an enum whose name ends with the state)."""
+    state = str(client.get_load_state(name).get("state"))
+    return next((known for known in ("Loaded", "Loading") if state.endswith(known)), "NotLoad")
 
 
 def describe(client, name: str) -> dict:
@@ -137,8 +147,7 @@ def count_unit(client, coll: dict, partitions) -> int:
 
 
 def ensure_loaded(client, name: str, timeout: float = 600) -> None:
-    state = str(client.get_load_state(name).get("state"))
-    if not state.endswith("Loaded"):
+    if load_state(client, name) != "Loaded":
         client.load_collection(name, timeout=timeout)
 
 

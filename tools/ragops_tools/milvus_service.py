@@ -15,31 +15,18 @@ import time
 import urllib.error
 import urllib.request
 
+from ragops_tools.milvus import load_state, open_client
+
 try:
-    from pymilvus import MilvusClient, MilvusException
+    from pymilvus import MilvusException
 except ImportError:  # pragma: no cover
-    MilvusClient = None
     MilvusException = Exception
 
 __all__ = ["MilvusException", "flush", "wait_ready"]
 
-LOADED, LOADING = "Loaded", "Loading"
-
 
 def _client(uri: str, timeout: float):
-    kwargs = dict(uri=uri, timeout=timeout)
-    if os.environ.get("MILVUS_TOKEN"):
-        kwargs["token"] = os.environ["MILVUS_TOKEN"]
-    return MilvusClient(**kwargs)
-
-
-def _state(client, name: str) -> str:
-    """Loaded, Loading or NotLoad (pymilvus answers an enum whose name ends with the state)."""
-    state = str(client.get_load_state(name).get("state"))
-    for known in (LOADED, LOADING):
-        if state.endswith(known):
-            return known
-    return "NotLoad"
+    return open_client(uri, timeout, os.environ.get("MILVUS_TOKEN", ""))
 
 
 def flush(uri: str, timeout: float) -> dict:
@@ -49,7 +36,7 @@ def flush(uri: str, timeout: float) -> dict:
     try:
         flushed = []
         for name in client.list_collections():
-            if _state(client, name) != "NotLoad":
+            if load_state(client, name) != "NotLoad":
                 client.flush(name, timeout=timeout)
                 flushed.append(name)
     finally:
@@ -76,10 +63,10 @@ def wait_ready(uri: str, health_url: str, timeout: float, poll: float = 0.5) -> 
     healthy = time.monotonic() - started
     client = _client(uri, max(1.0, deadline - time.monotonic()))
     try:
-        waiting = [name for name in client.list_collections() if _state(client, name) != "NotLoad"]
+        waiting = [name for name in client.list_collections() if load_state(client, name) != "NotLoad"]
         loaded = list(waiting)
         while waiting:
-            waiting = [name for name in waiting if _state(client, name) != LOADED]
+            waiting = [name for name in waiting if load_state(client, name) != "Loaded"]
             if waiting and time.monotonic() > deadline:
                 raise TimeoutError("Milvus is still loading %s after %d s" % (", ".join(waiting), timeout))
             if waiting:
