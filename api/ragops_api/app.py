@@ -1,6 +1,7 @@
 """The search API: ``create_app(settings)``, and ``app`` built from the environment on first use."""
 
 
+import json
 import logging
 import math
 import re
@@ -11,7 +12,6 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -86,6 +86,17 @@ def _encodable(value: object) -> object:
     return value
 
 
+def search_answer(results: list[dict]) -> bytes:
+    """The search response body: ``{"results": [{id, text, metadata, score}, ...]}``, ``metadata`` being
+    JSON text already (PostgreSQL's rendering of the jsonb column)."""
+    hits = ",".join(
+        '{"id":%s,"text":%s,"metadata":%s,"score":%s}'
+        % (json.dumps(hit["id"], ensure_ascii=False), json.dumps(hit["text"], ensure_ascii=False), hit["metadata"],
+           json.dumps(hit["score"]))
+        for hit in results)
+    return ('{"results":[%s]}' % hits).encode("utf-8")
+
+
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 answer, also for bodies holding non-finite numbers (its own handler fails on them: a 500)."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
@@ -102,16 +113,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(store.open)
+        await store.open()
         try:
             yield
         finally:
-            await run_in_threadpool(store.close)
+            await store.close()
 
     app = FastAPI(title="ragops search API", version=__version__, lifespan=lifespan)
     app.state.settings, app.state.store, app.state.metrics = settings, store, metrics
 
-    def authorize(request: Request, api_key: Annotated[str | None, Depends(api_key_header)]) -> None:
+    # Every endpoint and dependency is async: a request is served on the event loop from start to end.
+    async def authorize(request: Request, api_key: Annotated[str | None, Depends(api_key_header)]) -> None:
         """Rate limit per API key (per client address without a valid key), then require a key."""
         index = keys.match(api_key)
         client = f"key:{index}" if index is not None else f"ip:{request.client.host if request.client else '-'}"
@@ -122,12 +134,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.require_api_key and index is None:
             raise HTTPException(401, "missing or invalid X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
 
-    def known_bot(bot_id: str) -> Bot:
+    async def known_bot(bot_id: str) -> Bot:
         try:
             bot = Bot.parse(bot_id)
         except TenantError as exc:
             raise HTTPException(422, f"bot_id: {exc}") from exc
-        store.check_bot(bot)
+        await store.check_bot(bot)
         return bot
 
     def check_dim(vector: list[float], where: str) -> None:
@@ -138,7 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     KnownBot = Annotated[Bot, Depends(known_bot)]
 
     @router.put("/bots/{bot_id}/documents")
-    def upsert_documents(body: UpsertRequest, bot: KnownBot) -> UpsertResponse:
+    async def upsert_documents(body: UpsertRequest, bot: KnownBot) -> UpsertResponse:
         documents = body.documents
         if len(documents) > settings.max_documents:
             raise HTTPException(422, f"{len(documents)} documents in one request, the limit is "
@@ -149,33 +161,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise HTTPException(422, f"documents[{index}].id {document.id!r} appears more than once")
             seen.add(document.id)
             check_dim(document.embedding, f"documents[{index}].embedding")
-        count = store.upsert(bot, documents)
+        count = await store.upsert(bot, documents)
         metrics.upserts.inc()
         metrics.upserted_documents.inc(count)
         return UpsertResponse(upserted=count)
 
-    @router.post("/bots/{bot_id}/search")
-    def search(body: SearchRequest, bot: KnownBot) -> SearchResponse:
+    # The answer is written here, once: ids and texts are strings, the metadata is PostgreSQL's JSON text,
+    # the scores are floats. response_model documents it; FastAPI does not check a Response it is given.
+    @router.post("/bots/{bot_id}/search", response_model=SearchResponse)
+    async def search(body: SearchRequest, bot: KnownBot) -> Response:
         check_dim(body.embedding, "embedding")
-        results = store.search(bot, body.embedding, body.top_k)
+        results = await store.search(bot, body.embedding, body.top_k)
         metrics.searches.inc()
         metrics.search_results.inc(len(results))
-        return SearchResponse.model_validate({"results": results})
+        return Response(search_answer(results), media_type="application/json")
 
-    # async: answered on the event loop even when every worker thread is stuck on a backend.
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> JSONResponse:
-        checks = store.readiness()
+    async def readyz() -> JSONResponse:
+        checks = await store.readiness()
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
                             status_code=200 if ready else 503)
 
     @app.get("/metrics")
-    def prometheus() -> Response:
+    async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)

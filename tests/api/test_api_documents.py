@@ -47,6 +47,25 @@ def test_search_returns_the_documents_in_score_order_with_text_and_metadata(api,
     assert [r["id"] for r in search(api, bot, vector(0.0, 1.0), top_k=1).json()["results"]] == ["far"]
 
 
+def test_the_search_answer_is_json_of_the_documented_shape_whatever_the_text(api, new_bot):
+    """The answer is written by hand (once, not validated again): awkward text and metadata must survive it."""
+    from ragops_api.models import SearchResponse
+
+    bot = new_bot()
+    text = 'quote " backslash \\ newline \n tab \t 한국어 \u2028 emoji \U0001F600 nul-free'
+    metadata = {"ключ": "значение", "quote": '"', "list": [1, 2.5, None, True], "deep": {"a": {"b": "\\"}}}
+    assert put(api, bot, [doc('id "with" quotes \\ é', text, 1.0, **metadata)]).status_code == 200
+    response = search(api, bot, vector(1.0))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    (hit,) = SearchResponse.model_validate_json(response.content).results
+    assert (hit.id, hit.text, hit.metadata) == ('id "with" quotes \\ é', text, metadata)
+    assert hit.score == pytest.approx(1.0, abs=1e-5)
+    assert search(api, bot, vector(0.0, 0.0, 1.0)).json()["results"][0]["id"] == hit.id
+    schema = api.get("/openapi.json").json()["paths"]["/v1/bots/{bot_id}/search"]["post"]["responses"]["200"]
+    assert schema["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/SearchResponse"}
+
+
 def test_reupsert_updates_the_document_without_duplicating_it(api, new_bot, pg_dsn, milvus, collections):
     bot = new_bot()
     assert put(api, bot, [doc("d1", "first version", 1.0, v=1)]).status_code == 200

@@ -109,3 +109,31 @@ def test_logs_are_json_lines_with_request_fields_and_never_the_key(make_client, 
     assert any(line["request_id"] == generated for line in access)
     client.get("/v1/bots/x/search", headers={"X-API-Key": KEYS[1]})
     assert not any(key in str(log_lines()) for key in KEYS)
+
+
+def test_a_search_outlives_its_pooled_connections_being_cut(make_client, new_bot, pg_dsn, log_lines):
+    """The pool does not ping a connection on every checkout: a read on a connection the server cut (as a
+    restart does) fails once inside the API, which drops the broken ones and reads again. A write is not
+    tried twice: it answers 503, and the next one works."""
+    import psycopg
+
+    client = make_client(pg_pool_min=2, pg_pool_max=2)
+    bot = new_bot()
+    assert client.put(f"/v1/bots/{bot}/documents", json={"documents": [doc("cut", "one", 1.0)]}).status_code == 200
+
+    def cut() -> int:
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            return len(admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'ragops-api' AND datname = current_database()").fetchall())
+
+    assert cut() == 2
+    found = client.post(f"/v1/bots/{bot}/search", json={"embedding": vector(1.0)})
+    assert found.status_code == 200, found.text
+    assert [hit["id"] for hit in found.json()["results"]] == ["cut"]
+    assert any("trying again on a checked connection" in line["message"] for line in log_lines())
+
+    assert cut() >= 1
+    written = [client.put(f"/v1/bots/{bot}/documents", json={"documents": [doc(f"w{n}", "two", 0.0, 1.0)]})
+               for n in range(2)]
+    assert [r.status_code for r in written] == [503, 200], [r.text for r in written]

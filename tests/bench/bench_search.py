@@ -9,7 +9,8 @@ and the collection is loaded, then send the same query (same vector, top_k 5, th
   (b) one API instance directly (plain HTTP)
   (c) Milvus' RESTful search (POST /v1/vector/search on the gRPC port; 2.3's REST has no partition argument,
       so the bot filter alone restricts it)
-  (d) pymilvus MilvusClient.search with the API's own arguments (partition, filter, ef), from 8 threads
+  (d) pymilvus MilvusClient.search with the API's own arguments (the bot's partition, which isolates it with
+      partition tenancy, so no filter; ef), from 8 threads
 Peak: wrk (2 threads, 8 connections, 10 s) for (a)-(c), a closed loop of 8 threads for (d). Fixed rate: hey at
 300 req/s for 30 s (10 workers x 30 req/s) for (a)-(c), a paced loop for (d). CPU per request: CPU seconds of each
 systemd unit group's processes during the fixed-rate run divided by the requests sent.
@@ -223,8 +224,8 @@ def main() -> int:
     ]
 
     def direct() -> None:
-        client.search(args.collection, data=[query], limit=args.top_k, filter=bot_filter,
-                      partition_names=[partition], anns_field="embedding",
+        client.search(args.collection, data=[query], limit=args.top_k, partition_names=[partition],
+                      anns_field="embedding",
                       search_params={"params": {"ef": max(args.ef, args.top_k)}}, output_fields=["id"])
 
     have = 0
