@@ -4,7 +4,8 @@ Runs ON the phase-1 host (tests/bench/bench_search.sh copies it there with ragop
 API's virtualenv, which has pymilvus). The rate limiters must be off (the shell script converges so, and back).
 
 For each size: fill one bot up to that many vectors through the API, flush, wait until the index covers every row
-and the collection is loaded, then send the same query (same vector, top_k 5, this bot only) by:
+and the collection is loaded, and until Milvus is idle (its work after a load costs CPU for minutes), then send
+the same query (same vector, top_k 5, this bot only) by:
   (a) the API through Nginx: HTTPS with keep-alive, API key, PostgreSQL join (all API instances)
   (b) one API instance directly (plain HTTP)
   (c) Milvus' RESTful search (POST /v1/vector/search on the gRPC port; 2.3's REST has no partition argument,
@@ -102,6 +103,18 @@ def wait_indexed(client: MilvusClient, collection: str, rows: int, timeout: floa
         if time.monotonic() - started > timeout:
             raise SystemExit(f"index not built after {timeout} s: {index}")
         time.sleep(2)
+
+
+def wait_quiet(group: str = "milvus", window: float = 5.0, busy: float = 0.1, timeout: float = 900) -> float:
+    """Wait until a unit group uses under ``busy`` of a core over ``window`` seconds (Milvus compacts and hands
+    segments over for a while after a load); seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = cpu_seconds()[group]
+        time.sleep(window)
+        if cpu_seconds()[group] - before < busy * window:
+            return time.monotonic() - started
+    raise SystemExit(f"{group} still busy after {timeout} s")
 
 
 def wrk(url: str, body: str, headers: dict[str, str], seconds: int) -> dict:
@@ -236,11 +249,13 @@ def main() -> int:
         have = size
         loaded = time.monotonic() - started
         waited = wait_indexed(client, args.collection, size)
+        quiet = wait_quiet()
         for _label, url, body, headers in paths:  # check and warm every path
             check_answers(url, body, headers, args.top_k)
             wrk(url, body, headers, 2)
         print(f"\n{size:,} vectors, dimension {args.dim}, one bot; top_k {args.top_k}; loaded through the API in "
-              f"{loaded:.0f} s, index complete {waited:.0f} s later; rate limiters off for this benchmark")
+              f"{loaded:.0f} s, index complete {waited:.0f} s later, Milvus idle {quiet:.0f} s after; rate limiters"
+              " off for this benchmark")
         print(f"{'path':<28} {'peak req/s':>10} {'p50 ms':>7} {'p99 ms':>7} | {'@' + str(args.rate) + '/s p99':>11}"
               f" {'errors':>6} | CPU ms per request: nginx api milvus postgres")
         for label, url, body, headers in paths + [("(d) pymilvus direct", None, None, None)]:

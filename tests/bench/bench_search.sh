@@ -4,6 +4,7 @@
 # The rate limiters are off while it runs: it converges the lab without them, and with them again at the end.
 #   BENCH_SIZES        vectors in one bot at dimension 128 (default 10000,100000)
 #   BENCH_WIDE_SIZES   vectors at dimension 768, in a collection of their own (default 100000; empty: skip)
+#   BENCH_VARS         more inventory variables for the measured converge, "name=value ..." (a setting to compare)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -12,6 +13,9 @@ wide_sizes=${BENCH_WIDE_SIZES-100000}
 host=ragops-lab
 export ANSIBLE_CONFIG=$root/ansible.cfg PATH=$root/.venv/bin:$PATH
 unlimited=(-e api_rate_limit_rps=0 -e nginx_rate_limit_enabled=false)
+for setting in ${BENCH_VARS:-}; do
+  unlimited+=(-e "$setting")
+done
 
 converge() {
   local playbook
@@ -44,7 +48,7 @@ docker exec "$host" mkdir -p /opt/ragops/bench/ragops_testkit
 docker cp molecule/ragops_testkit/__init__.py "$host":/opt/ragops/bench/ragops_testkit/
 docker cp molecule/ragops_testkit/lab.py "$host":/opt/ragops/bench/ragops_testkit/
 trap restore EXIT
-echo "converging the lab without rate limiters (logs: .cache/bench/)"
+echo "converging the lab without rate limiters${BENCH_VARS:+, with $BENCH_VARS} (logs: .cache/bench/)"
 converge "${unlimited[@]}"
 measure --sizes "$sizes" --dim 128
 if [ -n "$wide_sizes" ]; then

@@ -96,7 +96,7 @@ def test_each_port_opens_only_to_the_groups_that_use_it(rules):
     assert accept_lines(rules["milvus1"], 19530) == [f"ip saddr {{ {api}, {milvus} }} tcp dport {{ 19530 }} accept"]
     assert accept_lines(rules["nfs1"], 2049) == [f"ip saddr {{ {api}, {milvus}, {pg} }} tcp dport {{ 2049 }} accept"]
     assert accept_lines(rules["api1"], 443) == ["tcp dport { 80, 443 } accept"]
-    assert accept_lines(rules["api1"], 8001) == [f"ip saddr {{ {api} }} tcp dport {{ 8001, 8002, 8003, 8004 }} accept"]
+    assert accept_lines(rules["api1"], 8001) == [f"ip saddr {{ {api} }} tcp dport {{ 8001, 8002 }} accept"]
     for host in ("milvus1", "pg1", "nfs1"):
         assert accept_lines(rules[host], 443) == []
         assert accept_lines(rules[host], 9100) == [f"ip saddr {{ {api} }} tcp dport {{ 9100 }} accept"]

@@ -281,7 +281,7 @@ def test_phase1_targets(runs):
         "node": [("192.0.2.10:9100", "rag1")],
         "postgres": [("192.0.2.10:9187", "rag1")],
         "milvus": [("192.0.2.10:9091", "rag1")],
-        "api": [(f"192.0.2.10:{port}", "rag1") for port in (8001, 8002, 8003, 8004)],
+        "api": [(f"192.0.2.10:{port}", "rag1") for port in (8001, 8002)],
     }
 
 

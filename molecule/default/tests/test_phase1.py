@@ -14,7 +14,7 @@ DIM = 128
 SERVICES = [
     "postgresql@15-main", "prometheus-postgres-exporter", "milvus", "nginx", "prometheus",
     "prometheus-alertmanager", "prometheus-node-exporter",
-    *[f"ragops-api@{port}" for port in range(8001, 8005)],
+    *[f"ragops-api@{port}" for port in range(8001, 8003)],
 ]
 
 

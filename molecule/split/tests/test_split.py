@@ -27,7 +27,7 @@ BOTS = ("550e8400-e29b-41d4-a716-446655440000", "7c9e6679-7425-40de-944b-e07fc1f
 DIM = 128
 
 SERVICES = {
-    API: ["nginx", "prometheus", "prometheus-alertmanager", *[f"ragops-api@{port}" for port in range(8001, 8005)]],
+    API: ["nginx", "prometheus", "prometheus-alertmanager", *[f"ragops-api@{port}" for port in range(8001, 8003)]],
     MILVUS: ["milvus"],
     POSTGRES: ["postgresql@15-main", "prometheus-postgres-exporter"],
     STORAGE: ["nfs-ganesha"],
