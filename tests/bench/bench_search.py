@@ -72,6 +72,15 @@ def cpu_seconds() -> dict[str, float]:
     return totals
 
 
+def upstream_closes(ports: str = "8001-8099") -> int:
+    """Connections to the API instances' ports now in TIME-WAIT: each is one that Nginx (or a client) opened and
+    closed in the last minute. With upstream keep-alive working, a run through Nginx adds hardly any."""
+    low, high = ports.split("-")
+    listed = subprocess.run(["ss", "-Htn", "state", "time-wait", f"( dport >= :{low} and dport <= :{high} )"],
+                            capture_output=True, text=True, check=True).stdout
+    return len(listed.splitlines())
+
+
 def check_answers(url: str, body: str, headers: dict[str, str], top_k: int) -> None:
     """One request per path before measuring: it must answer top_k hits (Milvus' REST says errors in a 200)."""
     found = call("POST", url, json.loads(body), key=headers.get("X-API-Key"), check=True).json()
@@ -260,13 +269,18 @@ def main() -> int:
               f" {'errors':>6} | CPU ms per request: nginx api milvus postgres")
         for label, url, body, headers in paths + [("(d) pymilvus direct", None, None, None)]:
             if url:
+                closed_before = upstream_closes()
                 peak, _cpu = measured(lambda u=url, b=body, h=headers: wrk(u, b, h, args.peak_seconds))
+                closes = upstream_closes() - closed_before
                 fixed, cpu = measured(lambda u=url, b=body, h=headers: hey(u, b, h, args.rate_seconds, args.rate))
             else:
                 peak, _cpu = measured(lambda: pymilvus_load(direct, args.peak_seconds, None))
                 fixed, cpu = measured(lambda: pymilvus_load(direct, args.rate_seconds, args.rate))
             print(f"{label:<28} {peak['rps']:>10.0f} {peak['p50']:>7.1f} {peak['p99']:>7.1f} | {fixed['p99']:>11.1f}"
                   f" {fixed['errors'] + peak['errors']:>6} | " + " ".join(f"{cpu[g]:.2f}" for g in UNITS))
+            if url and url.startswith(args.api):
+                print(f"{'':<28} Nginx upstream keep-alive: {closes} connections to the instances closed during the"
+                      f" {peak['requests']:,} requests of the peak run")
     client.close()
     return 0
 
