@@ -25,6 +25,26 @@ TOOLS_COMMAND = "/opt/ragops/tools/bin/python -m ragops_tools"
 TOOLS_CONFIG = "/etc/ragops/backup.json"
 
 
+# The inventory and host the verifiers run playbooks against: molecule's under molecule, the lab otherwise
+# (RAGOPS_TEST_INVENTORY and RAGOPS_TEST_HOST override both).
+INVENTORY = os.environ.get("RAGOPS_TEST_INVENTORY") or os.environ.get("MOLECULE_INVENTORY_FILE") \
+    or str(ROOT / "inventories" / "lab")
+HOST = os.environ.get("RAGOPS_TEST_HOST") or ("ragops-molecule" if os.environ.get("MOLECULE_INVENTORY_FILE")
+                                              else "ragops-lab")
+
+
+def run_playbook(path: Path, *extra: str) -> tuple[str, tuple[str, str, str]]:
+    """Run a playbook against INVENTORY; its output and HOST's (changed, unreachable, failed)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"))
+    proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, str(path), *extra],
+                          capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=1200)
+    recap = re.search(re.escape(HOST) + r"\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
+                      proc.stdout)
+    assert recap, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return proc.stdout, recap.groups()
+
+
 def tools_program(host, *args: str) -> dict:
     """Run one ragops_tools command on the host; its JSON answer."""
     result = host.run("%s --config %s %s" % (TOOLS_COMMAND, TOOLS_CONFIG, " ".join(args)))

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from ragops_testkit.lab import milvus_partition_name, postgres_partition_name, vector
-from ragops_testkit.verify import TOOLS_COMMAND, TOOLS_CONFIG, api
+from ragops_testkit.verify import TOOLS_COMMAND, TOOLS_CONFIG, api, run_playbook
 from ragops_testkit.verify import tools_program as program
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,22 +31,10 @@ BOTS = ("550e8400-e29b-41d4-a716-446655440000", "7c9e6679-7425-40de-944b-e07fc1f
 DOCS = 30
 TOOLS = "/opt/ragops/tools/bin/python"
 BACKUPS = "/mnt/storage/rag-data/backups"
-INVENTORY = os.environ.get("RAGOPS_TEST_INVENTORY") or os.environ.get("MOLECULE_INVENTORY_FILE") \
-    or str(ROOT / "inventories" / "lab")
-HOST = os.environ.get("RAGOPS_TEST_HOST") or ("ragops-molecule" if os.environ.get("MOLECULE_INVENTORY_FILE")
-                                              else "ragops-lab")
 
 
 def playbook(name: str, *extra: str) -> tuple[str, tuple[str, str, str]]:
-    """Run a playbook of the repository; returns its output and the host's (changed, unreachable, failed)."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"))
-    proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks" / name), *extra],
-                          capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=1200)
-    recap = re.search(re.escape(HOST) + r"\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-                      proc.stdout)
-    assert recap, proc.stdout[-3000:] + proc.stderr[-2000:]
-    return proc.stdout, recap.groups()
+    return run_playbook(ROOT / "playbooks" / name, *extra)
 
 
 def tools(host, code: str) -> str:
