@@ -3,9 +3,9 @@
 Runs ON the phase-1 host (tests/bench/bench_search.sh copies it there with ragops_testkit and runs it with the
 API's virtualenv, which has pymilvus). The rate limiters must be off (the shell script converges so, and back).
 
-For each size: fill one bot up to that many vectors through the API, flush, wait until the index covers every row
-and the collection is loaded, and until Milvus is idle (its work after a load costs CPU for minutes), then send
-the same query (same vector, top_k 5, this bot only) by:
+The bot is emptied first. For each size: fill it up to that many vectors through the API, flush, wait until the
+index covers every row and the collection is loaded, and until Milvus is idle (its work after a load costs CPU for
+minutes), then send the same query (same vector, top_k 5, this bot only) by:
   (a) the API through Nginx: HTTPS with keep-alive, API key, PostgreSQL join (all API instances)
   (b) one API instance directly (plain HTTP)
   (c) Milvus' RESTful search (POST /v1/vector/search on the gRPC port; 2.3's REST has no partition argument,
@@ -30,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 from pymilvus import MilvusClient
 
 from ragops_testkit.lab import LAB_API_KEY, call, milvus_partition_name, vector
@@ -87,6 +88,20 @@ def check_answers(url: str, body: str, headers: dict[str, str], top_k: int) -> N
     hits = found.get("results", found.get("data"))
     if not isinstance(hits, list) or len(hits) != top_k:
         raise SystemExit(f"{url} answered {str(found)[:500]}, not {top_k} hits")
+
+
+def empty_bot(client: MilvusClient, collection: str, partition: str, bot: str, env_file: str) -> int:
+    """Start from an empty bot, whatever an earlier run left: its Milvus partition dropped and made again, its
+    PostgreSQL rows deleted (with the API's own DSN). The rows there were."""
+    if client.has_partition(collection, partition):
+        client.release_partitions(collection, [partition])
+        client.drop_partition(collection, partition)
+    client.create_partition(collection, partition)
+    client.load_collection(collection)
+    settings = dict(line.split("=", 1) for line in Path(env_file).read_text().splitlines() if "=" in line
+                    and not line.startswith("#"))
+    with psycopg.connect(settings["RAGOPS_PG_DSN"], autocommit=True) as conn:
+        return conn.execute("DELETE FROM documents WHERE bot_id = %s", (bot,)).rowcount
 
 
 def load(args, rng: random.Random, have: int, want: int) -> None:
@@ -228,6 +243,7 @@ def main() -> int:
     parser.add_argument("--rate-seconds", type=int, default=30)
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--ef", type=int, default=64)
+    parser.add_argument("--api-env", default="/etc/ragops/api.env")
     args = parser.parse_args()
     client = MilvusClient(uri=args.milvus, timeout=120)
     partition = milvus_partition_name(args.bot)
@@ -250,6 +266,8 @@ def main() -> int:
                       anns_field="embedding",
                       search_params={"params": {"ef": max(args.ef, args.top_k)}}, output_fields=["id"])
 
+    removed = empty_bot(client, args.collection, partition, args.bot, args.api_env)
+    print(f"the bot starts empty ({removed:,} rows of an earlier run removed)")
     have = 0
     for size in (int(s) for s in args.sizes.split(",")):
         rng = random.Random(size)
