@@ -54,7 +54,7 @@ def test_prometheus_has_every_target_up(host):
     targets, down = prometheus_targets(host)
     jobs = sorted({t["labels"]["job"] for t in targets})
     assert {"node", "postgres", "milvus", "api", "prometheus"} <= set(jobs), jobs
-    assert sum(t["labels"]["job"] == "api" for t in targets) == 4
+    assert sum(t["labels"]["job"] == "api" for t in targets) == 2
     assert not down, down
 
 

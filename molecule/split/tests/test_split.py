@@ -112,7 +112,7 @@ def test_prometheus_has_every_target_up_by_host(host):
         by_job.setdefault(target["labels"]["job"], set()).add(target["labels"]["host"])
     assert by_job["node"] == set(SERVICES), by_job
     assert by_job["postgres"] == {POSTGRES} and by_job["milvus"] == {MILVUS} and by_job["api"] == {API}
-    assert sum(t["labels"]["job"] == "api" for t in targets) == 4
+    assert sum(t["labels"]["job"] == "api" for t in targets) == 2
     assert any(t["scrapeUrl"].startswith(f"http://{ADDRESS[MILVUS]}:9091/") for t in targets)
 
 
